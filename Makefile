@@ -1,0 +1,56 @@
+# Guichet — `make help` lists the targets. Every target installs what it needs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit lint fmt worker beat migrate messages benchmark-desk clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP) ## create .venv and install Guichet with its test tools
+
+run: $(STAMP) ## serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks, mail to var/mail/)
+	@mkdir -p var/mail
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --no-input
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(STAMP) ## run the whole suite (integration tests need DATABASE_URL and REDIS_URL)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## only the tests that need no external service
+	$(BIN)/python -m pytest -m "not integration and not browser" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP) ## format and autofix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+worker: $(STAMP) ## a Celery worker (needs REDIS_URL)
+	$(BIN)/celery -A desk worker -l info
+
+beat: $(STAMP) ## the Celery beat scheduler (needs REDIS_URL)
+	$(BIN)/celery -A desk beat -l info
+
+migrate: $(STAMP) ## apply database migrations
+	$(BIN)/python manage.py migrate
+
+messages: $(STAMP) ## refresh and compile the translation catalogues
+	DEBUG=1 $(BIN)/python manage.py makemessages -l fr -l en --no-obsolete --ignore=.venv --ignore=var
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) var

@@ -1,0 +1,285 @@
+"""Guichet settings: every deploy knob comes from the environment (see CONTRACT.md and README)."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("GUICHET_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+    # Development only: a fresh key per process start, as `make run` promises.
+    SECRET_KEY = get_random_secret_key()
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list(
+    "CSRF_TRUSTED_ORIGINS", default=["http://localhost", "http://127.0.0.1"]
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_fsm",
+    "django_tables2",
+    "django_filters",
+    "members",
+    "tickets",
+    "workflows",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "workflows.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "workflows.middleware.SessionLifetimeMiddleware",
+    "workflows.middleware.TemporaryPasswordMiddleware",
+]
+
+ROOT_URLCONF = "desk.urls"
+WSGI_APPLICATION = "desk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "workflows.context_processors.guichet",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'guichet.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and background work ---------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "guichet",
+            # A cache that is down must not hang a request: fail fast, the limiter fails closed.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+# Without Redis, tasks run in-process right after the transaction commits (make run).
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+# No result backend: task results could otherwise hold data we never want at rest.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Redeliver a message whose worker died mid-task; tasks are idempotent (outbox claim).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+# Must exceed the longest task (time limit above) and any countdown we schedule.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1800),
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+}
+# Publishing happens after commit on the request path: give up fast, the outbox sweep retries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {
+        "task": "workflows.tasks.outbox_sweep",
+        "schedule": timedelta(seconds=env.int("GUICHET_OUTBOX_SWEEP_SECONDS", default=30)),
+    },
+    "worker-heartbeat": {
+        "task": "workflows.tasks.worker_heartbeat",
+        "schedule": timedelta(seconds=30),
+    },
+    "expire-stale-requests": {
+        "task": "workflows.tasks.tickets_expire",
+        "schedule": crontab(minute=7),
+    },
+}
+
+# --- E-mail ----------------------------------------------------------------------------------
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+_email_url = env.str("EMAIL_URL", default="")
+if _email_url:
+    vars().update(environ.Env.email_url_config(_email_url))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Guichet <no-reply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Authentication --------------------------------------------------------------------------
+AUTH_USER_MODEL = "members.Account"
+AUTHENTICATION_BACKENDS = ["members.backends.PortalBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "account"
+PASSWORD_HASHERS = [
+    "members.hashers.GuichetArgon2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "members.validators.MaximumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "members.validators.NotIdentifierValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+
+# --- Sessions and cookies --------------------------------------------------------------------
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Idle timeout (ASVS L2: 30 min): the cookie is refreshed on every request.
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+# Absolute timeout (ASVS L2: 12 h), enforced by SessionLifetimeMiddleware.
+GUICHET_SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    # `__Host-` cookies must be Secure, host-only and path=/ (ASVS 3.3.1).
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Internationalisation --------------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "Europe/Paris"
+USE_TZ = True
+
+# --- Static files ----------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Request limits (Django defaults, stated so they are reviewed) -----------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Guichet's own knobs ---------------------------------------------------------------------
+GUICHET_ORG_NAME = env.str("GUICHET_ORG_NAME", default="Guichet")
+GUICHET_TEMP_PASSWORD_TTL = timedelta(hours=env.int("GUICHET_TEMP_PASSWORD_TTL_HOURS", default=24))
+GUICHET_REQUEST_EXPIRY_DAYS = env.int("GUICHET_REQUEST_EXPIRY_DAYS", default=14)
+GUICHET_SECRET_ANSWER_MAX_TRIES = env.int("GUICHET_SECRET_ANSWER_MAX_TRIES", default=3)
+# Form-triggered e-mails per recipient address per hour (PRODUCT.md decision 6).
+GUICHET_EMAILS_PER_ADDRESS_PER_HOUR = env.int("GUICHET_EMAILS_PER_ADDRESS_PER_HOUR", default=5)
+GUICHET_SUBMISSIONS_PER_IP_PER_HOUR = env.int("GUICHET_SUBMISSIONS_PER_IP_PER_HOUR", default=30)
+GUICHET_SUBMISSIONS_PER_IDENTIFIER_PER_HOUR = env.int(
+    "GUICHET_SUBMISSIONS_PER_IDENTIFIER_PER_HOUR", default=5
+)
+GUICHET_STATUS_PAGE_PER_IP_PER_MINUTE = env.int("GUICHET_STATUS_PAGE_PER_IP_PER_MINUTE", default=30)
+GUICHET_LOGIN_FAILURES_BEFORE_LOCK = env.int("GUICHET_LOGIN_FAILURES_BEFORE_LOCK", default=10)
+GUICHET_LOGIN_LOCK_SECONDS = env.int("GUICHET_LOGIN_LOCK_SECONDS", default=15 * 60)
+GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR = env.int(
+    "GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR", default=50
+)
+# How many reverse proxies in front of us append to X-Forwarded-For; 0 = use REMOTE_ADDR only.
+GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
+# An outbox message claimed by a worker that vanished is retried after this lease.
+GUICHET_OUTBOX_LEASE_SECONDS = env.int("GUICHET_OUTBOX_LEASE_SECONDS", default=120)
+GUICHET_OUTBOX_MAX_ATTEMPTS = env.int("GUICHET_OUTBOX_MAX_ATTEMPTS", default=8)
+GUICHET_WORKER_HEARTBEAT_MAX_AGE = env.int("GUICHET_WORKER_HEARTBEAT_MAX_AGE", default=120)
+
+# --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "encode_controls": {"()": "workflows.logging.ControlCharacterFilter"},
+    },
+    "formatters": {
+        "utc": {
+            "()": "workflows.logging.UTCFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "utc",
+            "filters": ["encode_controls"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,33 @@
+"""Authentication: members with member ID + password at /login/, staff at /desk/login/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
+
+from members.models import Account
+
+
+class PortalBackend(ModelBackend):
+    """ModelBackend (one hash for unknown users too, Django #20760) scoped to a portal."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        portal: str | None = None,
+        **kwargs: Any,
+    ) -> Account | None:
+        account = super().authenticate(request, username=username, password=password, **kwargs)
+        if account is None:
+            return None
+        if portal == "desk" and not account.is_staff:
+            return None
+        if portal == "member" and (account.is_staff or account.member_id is None):
+            return None
+        if portal == "member" and account.temporary_password_expired():
+            return None
+        return account

@@ -1,0 +1,192 @@
+"""The member registry (imported from the insurer) and the members' portal accounts."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.names import normalise_name
+
+
+class CoverageKind(models.TextChoices):
+    HEALTH_PRINCIPAL = "health_principal", _("Principal insured (health)")
+    HEALTH_BENEFICIARY = "health_beneficiary", _("Beneficiary (health)")
+    PROVIDENT_EMPLOYEE = "provident_employee", _("Employee under a group provident scheme")
+    RETIREE = "retiree", _("Retiree receiving a supplementary pension")
+
+
+# Kinds of coverage that entitle their holder to an account of their own (PRODUCT.md).
+ELIGIBLE_COVERAGE_KINDS = frozenset(
+    {CoverageKind.HEALTH_PRINCIPAL, CoverageKind.PROVIDENT_EMPLOYEE, CoverageKind.RETIREE}
+)
+
+
+class Member(models.Model):
+    """One person in the insurer's registry; `member_number` is assigned and never changes."""
+
+    member_number = models.CharField(_("member ID"), max_length=20, unique=True)
+    nir = models.CharField(_("social-security number"), max_length=15, blank=True, default="")
+    last_name = models.CharField(_("last name"), max_length=150)
+    first_name = models.CharField(_("first name"), max_length=150)
+    birth_date = models.DateField(_("birth date"))
+    email = models.EmailField(_("e-mail in the registry"), max_length=254, blank=True, default="")
+    # Normalised names (accents, case, hyphens folded) kept for matching and desk search.
+    last_name_key = models.CharField(max_length=150, editable=False, default="")
+    first_name_key = models.CharField(max_length=150, editable=False, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("registry member")
+        verbose_name_plural = _("registry members")
+        indexes = [
+            # Retirees register by NIR: lookup by exact NIR.
+            models.Index(fields=["nir"], name="member_nir_idx"),
+            # Desk search by name prefix (normalised), then first name.
+            models.Index(fields=["last_name_key", "first_name_key"], name="member_name_key_idx"),
+            # Desk search by e-mail, case-insensitive.
+            models.Index(Lower("email"), name="member_email_lower_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.member_number
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.last_name_key = normalise_name(self.last_name)[:150]
+        self.first_name_key = normalise_name(self.first_name)[:150]
+        self.updated_at = timezone.now()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {
+                *update_fields,  # type: ignore[misc]
+                "last_name_key",
+                "first_name_key",
+                "updated_at",
+            }
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class Coverage(models.Model):
+    """A contract or pension line held by a member, open-ended when `end` is empty."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="coverages")
+    kind = models.CharField(_("kind"), max_length=32, choices=CoverageKind.choices)
+    start = models.DateField(_("start"), null=True, blank=True)
+    end = models.DateField(_("end"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coverage")
+        verbose_name_plural = _("coverages")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind"], name="coverage_member_kind_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(end__isnull=True)
+                | models.Q(start__isnull=True)
+                | models.Q(end__gte=models.F("start")),
+                name="coverage_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}:{self.kind}"
+
+    def is_active_on(self, day: datetime.date) -> bool:
+        """Whether this coverage is in force on `day`."""
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
+
+
+class AccountManager(BaseUserManager["Account"]):
+    def create_user(self, username: str, password: str | None = None, **extra: object) -> Account:
+        account = self.model(username=username, **extra)
+        account.set_password(password)
+        account.save(using=self._db)
+        return account
+
+    def create_superuser(
+        self, username: str, password: str | None = None, **extra: object
+    ) -> Account:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(username, password, **extra)
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    CLOSED = "closed", _("Closed")
+
+
+class Account(AbstractBaseUser, PermissionsMixin):
+    """A login: staff log in with a username, members with their member ID (never editable)."""
+
+    username = models.CharField(_("username"), max_length=150, unique=True, editable=False)
+    member = models.OneToOneField(
+        Member,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="account",
+        editable=False,
+    )
+    email = models.EmailField(_("e-mail address"), max_length=254, blank=True, default="")
+    first_name = models.CharField(_("first name"), max_length=150, blank=True, default="")
+    last_name = models.CharField(_("last name"), max_length=150, blank=True, default="")
+    is_staff = models.BooleanField(_("staff"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE
+    )
+    must_change_password = models.BooleanField(_("must change password"), default=False)
+    temporary_password_expires_at = models.DateTimeField(
+        _("temporary password expires at"), null=True, blank=True
+    )
+    secret_question = models.CharField(_("secret question"), max_length=200, blank=True, default="")
+    # Normalised answer, hashed like a password (SECURITY.md test 6).
+    secret_answer_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
+    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = AccountManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        constraints = [
+            # A portal account belongs to a registry member; staff accounts never do.
+            models.CheckConstraint(
+                condition=models.Q(is_staff=False, member__isnull=False)
+                | models.Q(is_staff=True, member__isnull=True)
+                | models.Q(is_superuser=True),
+                name="account_member_xor_staff",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_member(self) -> bool:
+        return self.member_id is not None and not self.is_staff
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == AccountStatus.CLOSED
+
+    def temporary_password_expired(self, now: datetime.datetime | None = None) -> bool:
+        """A temporary password past its expiry no longer opens a session."""
+        if not self.must_change_password or self.temporary_password_expires_at is None:
+            return False
+        return (now or timezone.now()) >= self.temporary_password_expires_at

@@ -1,0 +1,358 @@
+"""Tickets: one per member request, with an explicit state machine and an append-only history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+# Crockford base32: no I, L, O, U (CONTRACT.md).
+CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_REGEX = r"[A-Z]{3}-[0-9A-HJKMNP-TV-Z]{8}"
+
+
+class TicketKind(models.TextChoices):
+    REGISTRATION = "REG", _("Registration")
+    RECOVERY = "REC", _("Forgotten codes")
+    EMAIL_CHANGE = "EML", _("E-mail change")
+    CLOSURE = "CLO", _("Account closure")
+    ACCESS = "ACC", _("Access problem")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web form")
+    PHONE = "phone", _("Phone call")
+    LETTER = "letter", _("Letter")
+    EMAIL = "email", _("E-mail")
+
+
+class TicketState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    IDENTITY_MISMATCH = "identity_mismatch", _("Identity mismatch")
+    CONFIRMED = "confirmed", _("Confirmed")
+    REJECTED = "rejected", _("Rejected")
+
+
+OPEN_STATES = (TicketState.PENDING, TicketState.IDENTITY_MISMATCH)
+
+
+class MatchResult(models.TextChoices):
+    MATCH = "match", _("Match")
+    MISMATCH = "mismatch", _("Mismatch")
+    NOT_FOUND = "not_found", _("Not found in the registry")
+    NOT_ELIGIBLE = "not_eligible", _("Not eligible")
+    ALREADY_REGISTERED = "already_registered", _("Already has an account")
+    NO_ACCOUNT = "no_account", _("Has no account")
+    ACCOUNT_CLOSED = "account_closed", _("Account closed")
+
+
+class RejectionReason(models.TextChoices):
+    IDENTITY_NOT_CONFIRMED = "identity_not_confirmed", _("Identity could not be confirmed")
+    NOT_IN_REGISTRY = "not_in_registry", _("No such member in the registry")
+    NOT_ELIGIBLE = "not_eligible", _("Not eligible for an account")
+    ALREADY_REGISTERED = "already_registered", _("Already has an account")
+    NO_ACCOUNT = "no_account", _("Has no account")
+    DUPLICATE = "duplicate", _("Duplicate request")
+    SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
+    MEMBER_WITHDREW = "member_withdrew", _("Member withdrew the request")
+    EXPIRED = "expired", _("Expired without a decision")
+    OTHER = "other", _("Other (see comment)")
+
+
+def new_reference(kind: str) -> str:
+    """A reference members can quote: kind, dash, 8 Crockford base32 characters (40 bits)."""
+    body = "".join(secrets.choice(CROCKFORD_ALPHABET) for _ in range(8))
+    return f"{kind}-{body}"
+
+
+class TicketQuerySet(models.QuerySet["Ticket"]):
+    def open(self) -> TicketQuerySet:
+        return self.filter(state__in=OPEN_STATES)
+
+
+class Ticket(ConcurrentTransitionMixin, models.Model):
+    """A member's request; `state` only moves through the transitions below."""
+
+    reference = models.CharField(_("reference"), max_length=12, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=3, choices=TicketKind.choices)
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=Channel.choices, default=Channel.WEB
+    )
+    state = FSMField(
+        _("state"),
+        default=TicketState.PENDING,
+        choices=TicketState.choices,
+        protected=True,
+        max_length=20,
+    )
+    language = models.CharField(_("language"), max_length=8, default="fr")
+
+    # What the member (or the agent on their behalf) typed, kept verbatim.
+    submitted_member_number = models.CharField(max_length=20, blank=True, default="")
+    submitted_nir = models.CharField(max_length=15, blank=True, default="")
+    submitted_last_name = models.CharField(max_length=150, blank=True, default="")
+    submitted_first_name = models.CharField(max_length=150, blank=True, default="")
+    submitted_birth_date = models.DateField(null=True, blank=True)
+    submitted_email = models.EmailField(max_length=254, blank=True, default="")
+    # A new address asked for (recovery with a dead address, e-mail change via support).
+    requested_email = models.EmailField(max_length=254, blank=True, default="")
+    secret_question = models.CharField(max_length=200, blank=True, default="")
+    # Registration: the normalised answer, hashed, copied to the account on confirmation.
+    secret_answer_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
+    # Recovery: whether the secret answer given was right, and how many tries failed.
+    secret_answer_verified = models.BooleanField(default=False)
+    secret_answer_failures = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(_("message"), blank=True, default="", max_length=5000)
+
+    # The registry check, made at intake and stored so the agent sees what the system saw.
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
+    match_result = models.CharField(max_length=24, choices=MatchResult.choices, blank=True)
+    match_details = models.JSONField(default=dict, blank=True)
+
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(
+        max_length=32, choices=RejectionReason.choices, blank=True, default=""
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        permissions = [
+            ("decide_ticket", _("Can confirm or reject a ticket")),
+            ("claim_ticket", _("Can claim and release tickets")),
+            ("take_over_ticket", _("Can take over a ticket claimed by someone else")),
+            ("view_supervision", _("Can see the supervisors' views")),
+        ]
+        indexes = [
+            # Queues: open tickets oldest first, by state (partial: decided tickets are most rows).
+            models.Index(
+                fields=["state", "created_at", "id"],
+                name="ticket_open_queue_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
+            # "My tickets" / "Unassigned": open tickets by assignee, oldest first.
+            models.Index(
+                fields=["assignee", "created_at", "id"],
+                name="ticket_open_assignee_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
+            # Any queue ordered oldest first with filters on kind.
+            models.Index(fields=["kind", "created_at", "id"], name="ticket_kind_created_idx"),
+            models.Index(fields=["created_at", "id"], name="ticket_created_idx"),
+            # "Decided today" and the supervisors' per-day figures.
+            models.Index(fields=["decided_at"], name="ticket_decided_idx"),
+            # A member's other tickets; repeat-request detection (member, kind, open).
+            models.Index(fields=["member", "kind", "state"], name="ticket_member_kind_idx"),
+            # Desk search by typed member ID / e-mail.
+            models.Index(fields=["submitted_member_number"], name="ticket_sub_member_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.reference:
+            self.reference = new_reference(self.kind)
+        self.updated_at = timezone.now()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "updated_at"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    # --- guards (small, read-only) ---------------------------------------------------------
+    def has_registry_member(self) -> bool:
+        """Confirmation needs a registry member to act on."""
+        return self.member_id is not None
+
+    # --- transitions: they change in-memory fields only; services save and record -------------
+    @transition(
+        field=state,
+        source=TicketState.PENDING,
+        target=TicketState.IDENTITY_MISMATCH,
+        permission="tickets.decide_ticket",
+    )
+    def flag_mismatch(self) -> None:
+        """An agent sends a pending ticket to the identity-mismatch queue."""
+
+    @transition(
+        field=state,
+        source=TicketState.PENDING,
+        target=TicketState.IDENTITY_MISMATCH,
+    )
+    def flag_mismatch_at_intake(self) -> None:
+        """The registry check at intake was not a clean match."""
+
+    @transition(
+        field=state,
+        source=list(OPEN_STATES),
+        target=TicketState.CONFIRMED,
+        conditions=[has_registry_member],
+        permission="tickets.decide_ticket",
+    )
+    def confirm(self) -> None:
+        """An agent confirms the identity; the outcome is carried out by the workflow."""
+        self.decided_at = timezone.now()
+        self.rejection_reason = ""
+
+    @transition(
+        field=state,
+        source=list(OPEN_STATES),
+        target=TicketState.REJECTED,
+        permission="tickets.decide_ticket",
+    )
+    def reject(self, reason: str) -> None:
+        """An agent rejects the request with a reason code."""
+        self.decided_at = timezone.now()
+        self.rejection_reason = reason
+
+    @transition(field=state, source=list(OPEN_STATES), target=TicketState.REJECTED)
+    def expire(self) -> None:
+        """The system rejects a request left without a decision for too long."""
+        self.decided_at = timezone.now()
+        self.rejection_reason = RejectionReason.EXPIRED
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", _("Request received")
+    TRANSITION = "transition", _("State change")
+    REFUSED = "refused", _("Refused action")
+    CLAIM = "claim", _("Claimed")
+    RELEASE = "release", _("Released")
+    NOTE = "note", _("Internal note")
+    EMAIL = "email", _("E-mail")
+    ATTACHED = "attached", _("Repeat request attached")
+    SECRET_ANSWER = "secret_answer", _("Secret answer checked")
+    OUTCOME = "outcome", _("Outcome carried out")
+
+
+class ActorKind(models.TextChoices):
+    STAFF = "staff", _("Staff")
+    MEMBER = "member", _("Member")
+    SYSTEM = "system", _("System")
+
+
+class AppendOnlyError(Exception):
+    """History rows are never updated or deleted."""
+
+
+class TicketEventQuerySet(models.QuerySet["TicketEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("ticket history is append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("ticket history is append-only")
+
+
+class TicketEvent(models.Model):
+    """One append-only history row: who, when, what, from which state to which, why."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    from_state = models.CharField(max_length=20, blank=True, default="")
+    to_state = models.CharField(max_length=20, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices)
+    reason = models.CharField(max_length=64, blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Hash chain over the rows of one ticket, so tampering by a superuser is detectable.
+    previous_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    row_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+
+    objects = TicketEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("history event")
+        verbose_name_plural = _("history events")
+        ordering = ["created_at", "id"]
+        indexes = [
+            # A ticket's timeline, in order.
+            models.Index(fields=["ticket", "created_at", "id"], name="event_ticket_idx"),
+            # Audit view and per-agent figures: events by actor and day.
+            models.Index(fields=["actor", "created_at"], name="event_actor_idx"),
+            models.Index(fields=["kind", "created_at"], name="event_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.kind}:{self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AppendOnlyError("ticket history is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("ticket history is append-only")
+
+    def canonical_payload(self) -> str:
+        """The fields covered by the hash chain, serialised deterministically."""
+        return json.dumps(
+            {
+                "ticket": self.ticket_id,
+                "kind": self.kind,
+                "from": self.from_state,
+                "to": self.to_state,
+                "actor": self.actor_id,
+                "actor_kind": self.actor_kind,
+                "reason": self.reason,
+                "body": self.body,
+                "data": self.data,
+                "request_id": self.request_id,
+                "created_at": self.created_at.isoformat(),
+                "previous": self.previous_hash,
+            },
+            sort_keys=True,
+            ensure_ascii=True,
+            default=str,
+        )
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical_payload().encode()).hexdigest()

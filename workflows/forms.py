@@ -1,0 +1,146 @@
+"""Public request forms: validate only (never save, never send)."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.utils.translation import gettext_lazy as _
+
+from members.nir import normalise_nir, validate_nir
+
+MEMBER_NUMBER_RE = re.compile(r"^[A-Za-z0-9]{4,20}$")
+NAME_MAX = 150
+# Letters of any script, combining marks, spaces, hyphens, apostrophes and dots.
+_NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>\"\\;{}\[\]=@#$%^*+|~/0-9]")
+
+SECRET_QUESTIONS = [
+    ("", _("Choose a question")),
+    ("first_school", _("What was the name of your first school?")),
+    ("childhood_street", _("In which street did you live as a child?")),
+    ("first_pet", _("What was the name of your first pet?")),
+    ("parents_meeting_city", _("In which town did your parents meet?")),
+    ("favourite_teacher", _("What was the name of your favourite teacher?")),
+]
+
+
+class BirthDateField(forms.DateField):
+    """Accepts YYYY-MM-DD or DD/MM/YYYY; refuses impossible and future dates clearly."""
+
+    input_formats = ["%Y-%m-%d", "%d/%m/%Y"]
+    default_error_messages = {
+        "invalid": _("Enter a real date, as DD/MM/YYYY (for example 31/01/1950)."),
+    }
+
+    def validate(self, value: datetime.date | None) -> None:
+        super().validate(value)
+        if value is None:
+            return
+        today = datetime.date.today()  # noqa: DTZ011  (a birth date is a calendar date)
+        if value > today:
+            raise ValidationError(_("A birth date cannot be in the future."), code="future")
+        if value.year < 1900:
+            raise ValidationError(_("Enter a birth date after 1900."), code="too_old")
+
+
+def clean_person_name(value: str) -> str:
+    """Keep the name as typed (Zoë, Nguyễn, O'Brien stay intact) but refuse markup and controls."""
+    value = " ".join(value.split())
+    if not value:
+        raise ValidationError(_("This field is required."), code="required")
+    if _NAME_FORBIDDEN.search(value):
+        raise ValidationError(
+            _("Use only letters, spaces, hyphens and apostrophes."), code="invalid_name"
+        )
+    return value
+
+
+class _IdentityForm(forms.Form):
+    """Fields shared by every public request: who the member is and where to write."""
+
+    member_number = forms.CharField(
+        label=_("Member ID"),
+        required=False,
+        max_length=20,
+        help_text=_("On your third-party-payment card. Retirees may leave it empty."),
+    )
+    nir = forms.CharField(
+        label=_("Social-security number (if you have no member ID)"),
+        required=False,
+        max_length=30,
+        help_text=_("15 characters: 13 digits and a 2-digit key."),
+    )
+    last_name = forms.CharField(label=_("Last name"), max_length=NAME_MAX)
+    first_name = forms.CharField(label=_("First name"), max_length=NAME_MAX)
+    birth_date = BirthDateField(
+        label=_("Birth date"), help_text=_("DD/MM/YYYY, for example 31/01/1950.")
+    )
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        max_length=254,
+        help_text=_("We send your codes there. It is never passed to anyone else."),
+    )
+
+    def clean_member_number(self) -> str:
+        value = self.cleaned_data["member_number"].strip().upper()
+        if value and not MEMBER_NUMBER_RE.fullmatch(value):
+            raise ValidationError(
+                _("A member ID has 4 to 20 letters and digits, as printed on your card."),
+                code="invalid_member_number",
+            )
+        return value
+
+    def clean_nir(self) -> str:
+        raw = self.cleaned_data["nir"]
+        if not raw.strip():
+            return ""
+        value = normalise_nir(raw)
+        validate_nir(value)
+        return value
+
+    def clean_last_name(self) -> str:
+        return clean_person_name(self.cleaned_data["last_name"])
+
+    def clean_first_name(self) -> str:
+        return clean_person_name(self.cleaned_data["first_name"])
+
+    def clean_email(self) -> str:
+        value = self.cleaned_data["email"]
+        if any(c in value for c in "\r\n"):
+            raise ValidationError(EmailValidator.message, code="invalid")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors and not cleaned.get("member_number") and not cleaned.get("nir"):
+            raise ValidationError(
+                _("Give your member ID or, if you do not have one, your social-security number."),
+                code="identifier_required",
+            )
+        return cleaned
+
+
+class RegistrationForm(_IdentityForm):
+    """Activate my account (CONTRACT.md field names)."""
+
+    secret_question = forms.ChoiceField(label=_("Secret question"), choices=SECRET_QUESTIONS)
+    secret_answer = forms.CharField(
+        label=_("Answer to the secret question"),
+        max_length=100,
+        min_length=2,
+        help_text=_("Used if you lose your codes. Case and accents do not count."),
+    )
+    accept_terms = forms.BooleanField(
+        label=_("I accept the terms of use of the client area"),
+        error_messages={"required": _("You must accept the terms of use to register.")},
+    )
+
+    def clean_secret_answer(self) -> str:
+        value = self.cleaned_data["secret_answer"]
+        if any(ord(c) < 32 for c in value):
+            raise ValidationError(_("Use ordinary characters only."), code="invalid")
+        return value

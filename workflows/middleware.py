@@ -1,0 +1,90 @@
+"""Cross-cutting request rules: security headers, session lifetime, the temporary-password jail."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class SecurityHeadersMiddleware:
+    """CSP on every response; no-store wherever a session may show personal data."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
+        if not request.path.startswith(
+            settings.STATIC_URL
+            if settings.STATIC_URL.startswith("/")
+            else "/" + settings.STATIC_URL
+        ):
+            # Pages may carry personal data or CSRF tokens: never store them in shared caches.
+            response.headers["Cache-Control"] = "no-store"
+        response.headers.pop("Server", None)
+        return response
+
+
+class SessionLifetimeMiddleware:
+    """End a session 12 h after login whatever the activity (the idle limit is the cookie age)."""
+
+    KEY = "_guichet_authenticated_at"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            started = request.session.get(self.KEY)
+            now = time.time()
+            if started is None:
+                request.session[self.KEY] = now
+            elif now - started > settings.GUICHET_SESSION_ABSOLUTE_SECONDS:
+                logout(request)
+        return self.get_response(request)
+
+
+class TemporaryPasswordMiddleware:
+    """A member on a temporary password may only change it or log out (SECURITY.md 13)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not user.is_staff
+            and getattr(user, "must_change_password", False)
+        ):
+            allowed = {reverse("password_change"), reverse("logout")}
+            if request.path not in allowed and not request.path.startswith("/static/"):
+                if request.method not in ("GET", "HEAD"):
+                    return HttpResponse(status=403)
+                return HttpResponseRedirect(reverse("password_change"))
+        return self.get_response(request)

@@ -1,0 +1,1 @@
+"""The processes that cross apps: intake, registry check, decisions, credentials, outbox."""

@@ -1,0 +1,237 @@
+"""Agents' decisions on tickets and the outcomes they carry out (after the transaction commits)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from members.eligibility import eligibility_from_coverages
+from members.models import Account, AccountStatus, Member
+from tickets.models import (
+    OPEN_STATES,
+    EventKind,
+    RejectionReason,
+    Ticket,
+    TicketKind,
+)
+from tickets.services import (
+    TicketActionError,
+    event_record,
+    ticket_check_decidable,
+    ticket_lock,
+    ticket_transition,
+)
+from workflows.models import EmailTemplate
+from workflows.services.outbox import outbox_enqueue
+
+
+def _check_outcome_possible(ticket: Ticket) -> Account | None:
+    """Refuse a confirmation whose outcome cannot be carried out; return the member's account."""
+    member: Member | None = ticket.member
+    if member is None:
+        raise TicketActionError("no_registry_member")
+    account = Account.objects.select_for_update().filter(member=member).first()
+    if ticket.kind == TicketKind.REGISTRATION:
+        eligibility = eligibility_from_coverages(member.coverages.all(), on=timezone.localdate())
+        if not eligibility.eligible:
+            raise TicketActionError("not_eligible")
+        if account is not None:
+            raise TicketActionError("already_registered")
+        return None
+    if account is None or account.status == AccountStatus.CLOSED:
+        raise TicketActionError("no_active_account")
+    return account
+
+
+@transaction.atomic
+def ticket_confirm(
+    *, reference: str, actor: Account, comment: str = "", request_id: str = ""
+) -> Ticket:
+    """Confirm the member's identity and carry out the request; e-mails go after commit."""
+    ticket = ticket_lock(reference=reference)
+    ticket_check_decidable(ticket=ticket, actor=actor)
+    account = _check_outcome_possible(ticket)
+    ticket.decided_by = actor
+    ticket_transition(
+        ticket=ticket,
+        transition_name="confirm",
+        actor=actor,
+        body=comment,
+        request_id=request_id,
+    )
+    _carry_out(ticket=ticket, account=account, actor=actor, request_id=request_id)
+    return ticket
+
+
+def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, request_id: str) -> None:
+    """The outcome of a confirmed ticket, by kind; every step is in the ticket's history."""
+    if ticket.kind == TicketKind.REGISTRATION:
+        member = ticket.member
+        if member is None:  # guarded by the transition's condition; kept for the type checker
+            raise TicketActionError("no_registry_member")
+        account = Account(
+            username=member.member_number,
+            member=member,
+            email=ticket.submitted_email,
+            first_name=member.first_name,
+            last_name=member.last_name,
+            secret_question=ticket.secret_question,
+            secret_answer_hash=ticket.secret_answer_hash,
+            must_change_password=True,
+        )
+        account.set_unusable_password()
+        account.save()
+        event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_created")
+        _send_credentials(ticket=ticket, account=account, recipient=account.email)
+        return
+    if account is None:
+        raise TicketActionError("no_active_account")
+    if ticket.kind in (TicketKind.RECOVERY, TicketKind.ACCESS):
+        recipient = account.email
+        if ticket.requested_email and ticket.secret_answer_verified:
+            recipient = _change_email(
+                ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor
+            )
+        _send_credentials(ticket=ticket, account=account, recipient=recipient)
+    elif ticket.kind == TicketKind.EMAIL_CHANGE:
+        _change_email(ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor)
+    elif ticket.kind == TicketKind.CLOSURE:
+        account.status = AccountStatus.CLOSED
+        account.closed_at = timezone.now()
+        account.is_active = False
+        account.save(update_fields=["status", "closed_at", "is_active"])
+        event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_closed")
+        outbox_enqueue(
+            template=EmailTemplate.ACCOUNT_CLOSED,
+            recipient=account.email,
+            language=ticket.language,
+            ticket=ticket,
+            account=account,
+        )
+
+
+def _send_credentials(*, ticket: Ticket, account: Account, recipient: str) -> None:
+    """Queue the codes e-mail; the worker generates the password when it sends it."""
+    outbox_enqueue(
+        template=EmailTemplate.CREDENTIALS,
+        recipient=recipient,
+        language=ticket.language,
+        ticket=ticket,
+        account=account,
+    )
+
+
+def _change_email(*, ticket: Ticket, account: Account, new_email: str, actor: Account) -> str:
+    """Replace the e-mail on file and tell both addresses."""
+    if not new_email:
+        raise TicketActionError("no_new_email")
+    old_email = account.email
+    account.email = new_email
+    account.save(update_fields=["email"])
+    event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
+    if old_email and old_email.lower() != new_email.lower():
+        outbox_enqueue(
+            template=EmailTemplate.EMAIL_CHANGED_OLD,
+            recipient=old_email,
+            language=ticket.language,
+            ticket=ticket,
+            account=account,
+        )
+    if ticket.kind == TicketKind.EMAIL_CHANGE:
+        outbox_enqueue(
+            template=EmailTemplate.EMAIL_CHANGED_NEW,
+            recipient=new_email,
+            language=ticket.language,
+            ticket=ticket,
+            account=account,
+        )
+    return new_email
+
+
+@transaction.atomic
+def ticket_reject(
+    *, reference: str, actor: Account, reason: str, comment: str = "", request_id: str = ""
+) -> Ticket:
+    """Reject a request with a reason code; the member gets wording that reveals nothing."""
+    if reason not in RejectionReason.values or reason == RejectionReason.EXPIRED:
+        raise TicketActionError("invalid_reason")
+    ticket = ticket_lock(reference=reference)
+    ticket_check_decidable(ticket=ticket, actor=actor)
+    ticket.decided_by = actor
+    ticket_transition(
+        ticket=ticket,
+        transition_name="reject",
+        actor=actor,
+        reason=reason,
+        body=comment,
+        request_id=request_id,
+        args=(reason,),
+    )
+    _send_rejection(ticket)
+    return ticket
+
+
+def _send_rejection(ticket: Ticket) -> None:
+    """The rejection e-mail goes to the address typed on the request (nothing else is known)."""
+    template = EmailTemplate.REJECTION
+    if ticket.rejection_reason == RejectionReason.ALREADY_REGISTERED:
+        template = EmailTemplate.ALREADY_REGISTERED
+    elif ticket.rejection_reason == RejectionReason.EXPIRED:
+        template = EmailTemplate.EXPIRED
+    recipient = ticket.submitted_email
+    if not recipient:
+        return
+    outbox_enqueue(template=template, recipient=recipient, language=ticket.language, ticket=ticket)
+
+
+@transaction.atomic
+def ticket_flag_mismatch(
+    *, reference: str, actor: Account, comment: str = "", request_id: str = ""
+) -> Ticket:
+    """Send a pending ticket to the identity-mismatch queue for a closer look."""
+    ticket = ticket_lock(reference=reference)
+    ticket_check_decidable(ticket=ticket, actor=actor)
+    ticket_transition(
+        ticket=ticket,
+        transition_name="flag_mismatch",
+        actor=actor,
+        body=comment,
+        request_id=request_id,
+    )
+    return ticket
+
+
+def tickets_expire_stale(*, now: object = None, batch: int = 500) -> int:
+    """Reject, as the system, open requests older than GUICHET_REQUEST_EXPIRY_DAYS."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.GUICHET_REQUEST_EXPIRY_DAYS)
+    references = list(
+        Ticket.objects.filter(state__in=OPEN_STATES, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("reference", flat=True)[:batch]
+    )
+    expired = 0
+    for reference in references:
+        with transaction.atomic():
+            ticket = ticket_lock(reference=reference)
+            if not ticket.is_open:
+                continue
+            ticket_transition(
+                ticket=ticket,
+                transition_name="expire",
+                actor=None,
+                reason=RejectionReason.EXPIRED,
+            )
+            _send_rejection(ticket)
+            expired += 1
+    return expired
+
+
+__all__ = [
+    "ticket_confirm",
+    "ticket_flag_mismatch",
+    "ticket_reject",
+    "tickets_expire_stale",
+]
