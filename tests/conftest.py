@@ -1,0 +1,57 @@
+"""Shared fixtures: the personas every test speaks of."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from members.models import Account
+from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory
+
+
+@pytest.fixture
+def agent(db: None) -> Account:
+    return StaffFactory(username="alice")
+
+
+@pytest.fixture
+def second_agent(db: None) -> Account:
+    return StaffFactory(username="bob")
+
+
+@pytest.fixture
+def supervisor(db: None) -> Account:
+    return StaffFactory(username="sam", groups=["supervisors", "agents"])
+
+
+@pytest.fixture
+def member_account(db: None) -> Account:
+    """A registered member whose password is 'a long member passphrase'."""
+    return MemberAccountFactory()
+
+
+@pytest.fixture
+def stranger(db: None) -> Account:
+    """Another registered member."""
+    return MemberAccountFactory(member=MemberFactory(last_name="Autre", first_name="Paul"))
+
+
+@pytest.fixture
+def agent_client(agent: Account) -> Client:
+    client = Client()
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
+def supervisor_client(supervisor: Account) -> Client:
+    client = Client()
+    client.force_login(supervisor)
+    return client
+
+
+@pytest.fixture
+def member_client(member_account: Account) -> Client:
+    client = Client()
+    client.force_login(member_account)
+    return client

@@ -1,0 +1,93 @@
+"""factory-boy factories for the registry, accounts and tickets."""
+
+from __future__ import annotations
+
+import datetime
+
+import factory
+from django.contrib.auth.models import Group
+
+from members.models import Account, Coverage, CoverageKind, Member
+from tickets.models import Ticket, TicketKind
+
+
+class MemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Member
+        django_get_or_create = ("member_number",)
+
+    member_number = factory.Sequence(lambda n: f"{500000000 + n}")
+    last_name = "Martin"
+    first_name = "Zoë"
+    birth_date = datetime.date(1980, 4, 12)
+    email = factory.LazyAttribute(lambda m: f"m{m.member_number}@example.org")
+
+    @factory.post_generation
+    def coverages(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        """Coverage kinds; a principal health insured by default."""
+        if not create:
+            return
+        for kind in extracted if extracted is not None else [CoverageKind.HEALTH_PRINCIPAL]:
+            Coverage.objects.get_or_create(member=self, kind=kind)
+
+
+class MemberAccountFactory(factory.django.DjangoModelFactory):
+    """A member's active portal account with a known password."""
+
+    class Meta:
+        model = Account
+        skip_postgeneration_save = True
+
+    member = factory.SubFactory(MemberFactory)
+    username = factory.LazyAttribute(lambda a: a.member.member_number)
+    email = factory.LazyAttribute(lambda a: a.member.email)
+    first_name = factory.LazyAttribute(lambda a: a.member.first_name)
+    last_name = factory.LazyAttribute(lambda a: a.member.last_name)
+    password = factory.PostGenerationMethodCall("set_password", "a long member passphrase")
+
+    @factory.post_generation
+    def saved(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            self.save()
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    """A staff account in the `agents` group (pass groups=["supervisors"] for a supervisor)."""
+
+    class Meta:
+        model = Account
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "staff password 123")
+
+    @factory.post_generation
+    def groups(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        if not create:
+            return
+        self.save()
+        for name in extracted if extracted is not None else ["agents"]:
+            self.groups.add(Group.objects.get(name=name))
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    """A pending registration ticket matched to a registry member (no intake side effects)."""
+
+    class Meta:
+        model = Ticket
+
+    kind = TicketKind.REGISTRATION
+    member = factory.SubFactory(MemberFactory)
+    submitted_member_number = factory.LazyAttribute(
+        lambda t: t.member.member_number if t.member else ""
+    )
+    submitted_last_name = factory.LazyAttribute(lambda t: t.member.last_name if t.member else "Doe")
+    submitted_first_name = factory.LazyAttribute(
+        lambda t: t.member.first_name if t.member else "Jo"
+    )
+    submitted_birth_date = factory.LazyAttribute(
+        lambda t: t.member.birth_date if t.member else datetime.date(1970, 1, 1)
+    )
+    submitted_email = "typed@example.org"
+    match_result = "match"
