@@ -15,6 +15,7 @@ class MemberFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Member
         django_get_or_create = ("member_number",)
+        skip_postgeneration_save = True
 
     member_number = factory.Sequence(lambda n: f"{500000000 + n}")
     last_name = "Martin"
