@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint fmt worker beat migrate messages benchmark-desk clean
+.PHONY: help install run test test-unit lint fmt worker beat migrate messages screenshots benchmark-desk clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -54,3 +54,6 @@ messages: $(STAMP) ## refresh and compile the translation catalogues
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var
+
+screenshots: $(STAMP) ## refresh docs/screenshots/ from a seeded local server (needs /usr/bin/chromium)
+	$(BIN)/python scripts/screenshots.py

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_filters",
     "members",
     "tickets",
+    "tickets.supervision",
     "workflows",
 ]
 
@@ -114,8 +115,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
-CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", default=CELERY_TASK_TIME_LIMIT * 4 // 5
+)
 # Must exceed the longest task (time limit above) and any countdown we schedule.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1800),
@@ -144,6 +147,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-requests": {
         "task": "workflows.tasks.tickets_expire",
         "schedule": crontab(minute=7),
+    },
+    # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
+    "supervision-rollup": {
+        "task": "tickets.supervision.tasks.supervision_rollup",
+        "schedule": crontab(minute=17),
     },
 }
 
@@ -235,9 +243,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 # --- Guichet's own knobs ---------------------------------------------------------------------
 GUICHET_ORG_NAME = env.str("GUICHET_ORG_NAME", default="Guichet")
+# Logo shown beside the name; empty = the neutral one shipped in static/img/logo.svg.
+GUICHET_LOGO_URL = env.str("GUICHET_LOGO_URL", default="")
+# Address members reach the portal at, for links in e-mails (set it in production).
+GUICHET_PUBLIC_URL = env.str("GUICHET_PUBLIC_URL", default="http://localhost:8000")
 GUICHET_TEMP_PASSWORD_TTL = timedelta(hours=env.int("GUICHET_TEMP_PASSWORD_TTL_HOURS", default=24))
 GUICHET_REQUEST_EXPIRY_DAYS = env.int("GUICHET_REQUEST_EXPIRY_DAYS", default=14)
 GUICHET_SECRET_ANSWER_MAX_TRIES = env.int("GUICHET_SECRET_ANSWER_MAX_TRIES", default=3)
+# Lifetime of the link that confirms a self-service e-mail change (sent to the new address).
+GUICHET_EMAIL_CHANGE_LINK_SECONDS = env.int("GUICHET_EMAIL_CHANGE_LINK_SECONDS", default=3600)
 # Form-triggered e-mails per recipient address per hour (PRODUCT.md decision 6).
 GUICHET_EMAILS_PER_ADDRESS_PER_HOUR = env.int("GUICHET_EMAILS_PER_ADDRESS_PER_HOUR", default=5)
 GUICHET_SUBMISSIONS_PER_IP_PER_HOUR = env.int("GUICHET_SUBMISSIONS_PER_IP_PER_HOUR", default=30)
@@ -256,6 +270,59 @@ GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
 GUICHET_OUTBOX_LEASE_SECONDS = env.int("GUICHET_OUTBOX_LEASE_SECONDS", default=120)
 GUICHET_OUTBOX_MAX_ATTEMPTS = env.int("GUICHET_OUTBOX_MAX_ATTEMPTS", default=8)
 GUICHET_WORKER_HEARTBEAT_MAX_AGE = env.int("GUICHET_WORKER_HEARTBEAT_MAX_AGE", default=120)
+
+# --- Supervisors' views: business calendar, per-kind targets, the codes promise ---------------
+# Opening hours used to count a ticket's waiting time in business hours (weekday 0 = Monday).
+GUICHET_BUSINESS_HOURS = {
+    "timezone": env.str("GUICHET_BUSINESS_TIMEZONE", default="Europe/Paris"),
+    "weekdays": env.list("GUICHET_BUSINESS_WEEKDAYS", cast=int, default=[0, 1, 2, 3, 4]),
+    "opens": env.str("GUICHET_BUSINESS_OPENS", default="09:00"),
+    "closes": env.str("GUICHET_BUSINESS_CLOSES", default="18:00"),
+}
+# ISO dates on which the desk is closed; default: French public holidays 2026-2027.
+GUICHET_PUBLIC_HOLIDAYS = env.list(
+    "GUICHET_PUBLIC_HOLIDAYS",
+    default=[
+        "2026-01-01", "2026-04-06", "2026-05-01", "2026-05-08", "2026-05-14", "2026-05-25",
+        "2026-07-14", "2026-08-15", "2026-11-01", "2026-11-11", "2026-12-25",
+        "2027-01-01", "2027-03-29", "2027-05-01", "2027-05-06", "2027-05-08", "2027-05-17",
+        "2027-07-14", "2027-08-15", "2027-11-01", "2027-11-11", "2027-12-25",
+    ],
+)  # fmt: skip
+# Target time to a decision per ticket kind, in business hours (a kind left out has no target).
+GUICHET_TARGET_BUSINESS_HOURS = {
+    "REG": env.int("GUICHET_TARGET_REG_HOURS", default=16),
+    "REC": env.int("GUICHET_TARGET_REC_HOURS", default=8),
+    "EML": env.int("GUICHET_TARGET_EML_HOURS", default=16),
+    "CLO": env.int("GUICHET_TARGET_CLO_HOURS", default=40),
+    "ACC": env.int("GUICHET_TARGET_ACC_HOURS", default=8),
+}
+# Desk filter "over its target time", in plain hours per kind (the supervisors' views count
+# business hours with GUICHET_TARGET_BUSINESS_HOURS); e.g. GUICHET_TARGET_HOURS=REG=48,REC=24.
+GUICHET_TARGET_HOURS = {
+    "REG": 48,
+    "REC": 24,
+    "EML": 48,
+    "CLO": 72,
+    "ACC": 24,
+    **env.dict("GUICHET_TARGET_HOURS", cast={"value": int}, default={}),
+}
+# The insurer's promise: codes accepted by the mail server within this many minutes of a decision.
+GUICHET_PROMISE_MINUTES = env.int("GUICHET_PROMISE_MINUTES", default=10)
+# A claim older than this (hours) on an open ticket is "stale" and may be released in bulk.
+GUICHET_STALE_CLAIM_HOURS = env.int("GUICHET_STALE_CLAIM_HOURS", default=4)
+# Closed days whose rollups the hourly task recomputes (codes e-mails accepted after midnight).
+GUICHET_ROLLUP_REFRESH_DAYS = env.int("GUICHET_ROLLUP_REFRESH_DAYS", default=3)
+# A worker refuses to start on an unsafe broker (SECURITY.md 23); DEBUG turns the refusal off.
+GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
+    "GUICHET_BROKER_CHECK_ON_WORKER_START", default=not DEBUG
+)
+# Fault tests only: lets GUICHET_FAULT_INJECT kill a worker at a named step. Never in production.
+GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
+# Pending outbox rows younger than this are left to the after-commit publish, not the sweep.
+GUICHET_OUTBOX_SWEEP_GRACE_SECONDS = env.int("GUICHET_OUTBOX_SWEEP_GRACE_SECONDS", default=30)
+# First retry delay after a failed send; doubles per attempt up to an hour.
+GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
 
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -10,6 +10,18 @@ from django.http import HttpRequest
 from members.models import Account
 
 
+class TemporaryPasswordExpired(Exception):
+    """The password was right but it is a temporary one past its lifetime.
+
+    Raised only after the password itself was verified, so telling the person is no oracle:
+    only whoever holds the e-mailed password ever learns that it expired.
+    """
+
+    def __init__(self, account: Account) -> None:
+        super().__init__("temporary password expired")
+        self.account = account
+
+
 class PortalBackend(ModelBackend):
     """ModelBackend (one hash for unknown users too, Django #20760) scoped to a portal."""
 
@@ -29,5 +41,9 @@ class PortalBackend(ModelBackend):
         if portal == "member" and (account.is_staff or account.member_id is None):
             return None
         if portal == "member" and account.temporary_password_expired():
-            return None
+            raise TemporaryPasswordExpired(account)
         return account
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        """A closed account never logs in, nor keeps a session, even if left `is_active`."""
+        return super().user_can_authenticate(user) and not getattr(user, "is_closed", False)

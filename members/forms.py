@@ -11,10 +11,22 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from members.backends import TemporaryPasswordExpired
 from members.models import Account
+from members.throttling import (
+    client_ip,
+    login_blocked,
+    login_failure_record,
+    login_success_record,
+)
 
 GENERIC_LOGIN_ERROR = _(
     "Incorrect member ID or password. If you have lost your codes, use “Forgotten codes”."
+)
+# Shown only to whoever typed the right temporary password (see TemporaryPasswordExpired).
+EXPIRED_TEMPORARY_PASSWORD_ERROR = _(
+    "This temporary password has expired: it worked for 24 hours only. "
+    "Use “Forgotten codes” to receive new codes."
 )
 
 
@@ -30,6 +42,7 @@ class PortalLoginForm(forms.Form):
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.request = request
         self.account: Account | None = None
+        self.expired_account: Account | None = None
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
@@ -38,14 +51,27 @@ class PortalLoginForm(forms.Form):
         password = cleaned.get("password")
         if self.errors or not username or password is None:
             raise ValidationError(GENERIC_LOGIN_ERROR, code="invalid_login")
-        account = authenticate(
-            self.request,
-            username=username.upper() if self.portal == "member" else username,
-            password=password,
-            portal=self.portal,
-        )
-        if account is None:
+        username = username.upper() if self.portal == "member" else username
+        ip = client_ip(self.request)
+        # Locked, wrong and unknown look alike: the lock is read first, but the password is
+        # checked anyway (one hash on every path) and its result thrown away while locked.
+        blocked = login_blocked(portal=self.portal, username=username, ip=ip)
+        try:
+            account = authenticate(
+                self.request, username=username, password=password, portal=self.portal
+            )
+        except TemporaryPasswordExpired as expired:
+            if blocked:
+                login_failure_record(portal=self.portal, username=username, ip=ip)
+                raise ValidationError(GENERIC_LOGIN_ERROR, code="invalid_login") from None
+            self.expired_account = expired.account
+            raise ValidationError(
+                EXPIRED_TEMPORARY_PASSWORD_ERROR, code="temporary_password_expired"
+            ) from None
+        if blocked or account is None:
+            login_failure_record(portal=self.portal, username=username, ip=ip)
             raise ValidationError(GENERIC_LOGIN_ERROR, code="invalid_login")
+        login_success_record(portal=self.portal, username=username)
         self.account = account
         return cleaned
 
@@ -67,3 +93,37 @@ class MemberPasswordChangeForm(PasswordChangeForm):
             )
         password_validation.validate_password(new, self.user)
         return new
+
+
+class EmailChangeForm(forms.Form):
+    """Re-enter the password, then give the new address (a link is sent there to confirm it)."""
+
+    password = forms.CharField(
+        label=_("Your current password"), strip=False, max_length=256, widget=forms.PasswordInput
+    )
+    new_email = forms.EmailField(label=_("New e-mail address"), max_length=254)
+
+    def __init__(self, account: Account, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        self.account = account
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_new_email(self) -> str:
+        value = self.cleaned_data["new_email"].strip()
+        if any(c in value for c in "\r\n"):
+            raise ValidationError(_("Enter a valid e-mail address."), code="invalid")
+        if value.casefold() == (self.account.email or "").casefold():
+            raise ValidationError(
+                _("This is already the e-mail address of your account."), code="unchanged"
+            )
+        return value
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        ip = client_ip(self.request)
+        # Wrong passwords here count like failed logins: a stolen session cannot guess on.
+        blocked = login_blocked(portal="member", username=self.account.username, ip=ip)
+        if not self.account.check_password(password) or blocked:
+            login_failure_record(portal="member", username=self.account.username, ip=ip)
+            raise ValidationError(_("Incorrect password."), code="invalid_password")
+        return password

@@ -16,15 +16,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from members.forms import MemberPasswordChangeForm, PortalLoginForm
+from members.forms import EmailChangeForm, MemberPasswordChangeForm, PortalLoginForm
 from members.models import Account
-from workflows.services.accounts import account_password_change
+from members.throttling import client_ip, email_budget_take
+from workflows.services.accounts import (
+    account_email_change_confirm,
+    account_email_change_request,
+    account_password_change,
+    account_temporary_password_expired,
+    email_change_pending,
+)
 
 auth_log = logging.getLogger("guichet.auth")
-
-
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _get_member_account(request: HttpRequest) -> Account:
@@ -42,9 +45,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid() and form.account is not None:
             login(request, form.account)  # rotates the session key (ASVS 3.2.1)
-            auth_log.info("member login ok account=%s ip=%s", form.account.pk, _client_ip(request))
+            auth_log.info("member login ok account=%s ip=%s", form.account.pk, client_ip(request))
             return redirect("password_change" if form.account.must_change_password else "account")
-        auth_log.info("member login failed ip=%s", _client_ip(request))
+        if form.expired_account is not None:
+            account_temporary_password_expired(account=form.expired_account)
+        auth_log.info("member login failed ip=%s", client_ip(request))
     return render(request, "portal/login.html", {"form": form})
 
 
@@ -81,3 +86,49 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
         "portal/password_change.html",
         {"form": form, "forced": account.must_change_password},
     )
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_change_view(request: HttpRequest) -> HttpResponse:
+    """Re-enter the password and give the new address; it applies once its link is followed."""
+    account = _get_member_account(request)
+    form = EmailChangeForm(account, request, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        new_email = form.cleaned_data["new_email"]
+        account_email_change_request(
+            account=account,
+            new_email=new_email,
+            language=get_language() or settings.LANGUAGE_CODE,
+            send=email_budget_take(new_email),
+        )
+        messages.success(
+            request,
+            _(
+                "We have sent a link to %(email)s. Follow it within an hour to confirm the new "
+                "address; until then your current address stays in use."
+            )
+            % {"email": new_email},
+        )
+        return redirect("account")
+    return render(request, "portal/email_change.html", {"form": form, "account": account})
+
+
+@require_http_methods(["GET", "POST"])
+def email_change_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from the e-mail: GET shows a button (no change on GET), POST applies it once."""
+    if request.method == "POST":
+        account = account_email_change_confirm(
+            token=token, language=get_language() or settings.LANGUAGE_CODE
+        )
+        if account is not None:
+            messages.success(request, _("Your new e-mail address is recorded."))
+            return redirect("account" if request.user.is_authenticated else "login")
+        valid = False
+    else:
+        valid = email_change_pending(token=token) is not None
+    response = render(
+        request, "portal/email_change_confirm.html", {"valid": valid}, status=200 if valid else 404
+    )
+    return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from members.models import Account
@@ -55,3 +56,9 @@ def member_client(member_account: Account) -> Client:
     client = Client()
     client.force_login(member_account)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Abuse-limit counters live in the cache: every test starts with none spent."""
+    cache.clear()

@@ -1,15 +1,24 @@
-"""Desk action forms."""
+"""Desk forms: validate only (the views call services)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from tickets.models import RejectionReason
+from members.nir import normalise_nir, validate_nir
+from tickets.models import Channel, RejectionReason, TicketKind
+from workflows.forms import MEMBER_NUMBER_RE, BirthDateField, clean_person_name
 
 REJECTION_CHOICES = [(v, label) for v, label in RejectionReason.choices if v != "expired"]
+# An agent records what came by another way than the web form.
+OFF_WEB_CHANNELS = [(v, label) for v, label in Channel.choices if v != Channel.WEB]
 
 
 class RejectForm(forms.Form):
-    reason = forms.ChoiceField(label=_("Reason"), choices=REJECTION_CHOICES)
+    reason = forms.ChoiceField(label=_("Reason"), choices=[("", "—"), *REJECTION_CHOICES])
     comment = forms.CharField(
         label=_("Comment (internal)"), required=False, max_length=2000, widget=forms.Textarea
     )
@@ -23,3 +32,67 @@ class CommentForm(forms.Form):
 
 class NoteForm(forms.Form):
     body = forms.CharField(label=_("Note"), max_length=5000, widget=forms.Textarea)
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+
+
+class OnBehalfForm(forms.Form):
+    """A request received by letter, phone or e-mail, typed in by an agent."""
+
+    kind = forms.ChoiceField(label=_("Kind of request"), choices=TicketKind.choices)
+    channel = forms.ChoiceField(label=_("Received by"), choices=OFF_WEB_CHANNELS)
+    member_number = forms.CharField(label=_("Member ID"), required=False, max_length=20)
+    nir = forms.CharField(label=_("Social-security number"), required=False, max_length=30)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    birth_date = BirthDateField(label=_("Birth date"), required=False, help_text=_("DD/MM/YYYY"))
+    email = forms.EmailField(
+        label=_("Member's e-mail address"),
+        max_length=254,
+        help_text=_("The acknowledgment and the outcome are sent there."),
+    )
+    requested_email = forms.EmailField(
+        label=_("New e-mail address (e-mail change)"), required=False, max_length=254
+    )
+    message = forms.CharField(
+        label=_("What the member asked"), required=False, max_length=5000, widget=forms.Textarea
+    )
+    note = forms.CharField(
+        label=_("Internal note"), required=False, max_length=5000, widget=forms.Textarea
+    )
+
+    def clean_member_number(self) -> str:
+        value = self.cleaned_data["member_number"].strip().upper()
+        if value and not MEMBER_NUMBER_RE.fullmatch(value):
+            raise ValidationError(
+                _("A member ID has 4 to 20 letters and digits."), code="invalid_member_number"
+            )
+        return value
+
+    def clean_nir(self) -> str:
+        raw = self.cleaned_data["nir"]
+        if not raw.strip():
+            return ""
+        value = normalise_nir(raw)
+        validate_nir(value)
+        return value
+
+    def clean_last_name(self) -> str:
+        return clean_person_name(self.cleaned_data["last_name"])
+
+    def clean_first_name(self) -> str:
+        return clean_person_name(self.cleaned_data["first_name"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        if not cleaned.get("member_number") and not cleaned.get("nir"):
+            raise ValidationError(
+                _("Give the member ID or the social-security number."), code="identifier_required"
+            )
+        if cleaned.get("kind") == TicketKind.EMAIL_CHANGE and not cleaned.get("requested_email"):
+            self.add_error("requested_email", _("An e-mail change needs the new address."))
+        return cleaned

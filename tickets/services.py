@@ -165,6 +165,35 @@ def ticket_release(*, reference: str, actor: Account, request_id: str = "") -> T
 
 
 @transaction.atomic
+def ticket_reassign(
+    *, reference: str, actor: Account, assignee: Account, request_id: str = ""
+) -> Ticket:
+    """A supervisor hands an open ticket to an agent, whoever held it; recorded as a claim."""
+    ticket = ticket_lock(reference=reference)
+    if not ticket.is_open:
+        raise TicketActionError("already_decided")
+    if not actor.has_perm("tickets.take_over_ticket"):
+        raise TicketActionError("forbidden")
+    if not (assignee.is_active and assignee.is_staff and assignee.has_perm("tickets.claim_ticket")):
+        raise TicketActionError("invalid_assignee")
+    if ticket.assignee_id == assignee.pk:
+        return ticket
+    previous = ticket.assignee.username if ticket.assignee_id else ""
+    ticket.assignee = assignee
+    ticket.claimed_at = timezone.now()
+    ticket.save(update_fields=["assignee", "claimed_at"])
+    event_record(
+        ticket=ticket,
+        kind=EventKind.CLAIM,
+        actor=actor,
+        reason="reassign",
+        data={"previous_assignee": previous, "assignee": assignee.username},
+        request_id=request_id,
+    )
+    return ticket
+
+
+@transaction.atomic
 def ticket_note(*, reference: str, actor: Account, body: str, request_id: str = "") -> TicketEvent:
     """Add an internal note to a ticket's history."""
     ticket = ticket_lock(reference=reference)

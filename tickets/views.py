@@ -1,7 +1,8 @@
-"""The agents' desk: login, queue, one ticket, and the actions on it."""
+"""The agents' desk: login, queues, one ticket and its actions, on-behalf tickets, members."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -9,22 +10,36 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
-from django.core.exceptions import PermissionDenied
+from django.core.cache import cache
+from django.core.exceptions import FieldError, PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_tables2 import LazyPaginator, RequestConfig
 
-from members.eligibility import eligibility_from_coverages
+from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm
-from members.models import Account
-from tickets.forms import CommentForm, NoteForm, RejectForm
+from members.models import Account, Member
+from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
+from tickets.forms import CommentForm, NoteForm, OnBehalfForm, RejectForm, SearchForm
 from tickets.models import Ticket
-from tickets.selectors import queue_tickets, ticket_for_desk, ticket_history
+from tickets.selectors import (
+    keyset_page,
+    member_for_desk,
+    member_other_tickets,
+    member_search,
+    queue_tickets,
+    staff_accounts,
+    ticket_emails,
+    ticket_for_desk,
+    ticket_history,
+)
 from tickets.services import (
     TicketActionError,
     ticket_claim,
@@ -33,14 +48,17 @@ from tickets.services import (
     ticket_release,
 )
 from tickets.tables import TicketTable
-from workflows.identity import diff_segments
+from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
+from workflows.services.intake import RequestData, request_submit
 
 security_log = logging.getLogger("guichet.security")
 
 ACTION_ERRORS = {
     "already_decided": gettext_lazy("This ticket has already been decided."),
-    "claimed_by_other": gettext_lazy("Another agent has claimed this ticket."),
+    "claimed_by_other": gettext_lazy(
+        "Another agent has claimed this ticket: only they (or a supervisor) can act on it."
+    ),
     "not_allowed_in_state": gettext_lazy(
         "This action is not possible in the ticket's current state."
     ),
@@ -54,16 +72,32 @@ ACTION_ERRORS = {
     "invalid_reason": gettext_lazy("Choose a reason from the list."),
     "no_new_email": gettext_lazy("The request carries no new e-mail address."),
 }
+ACTION_DONE = {
+    "claim": gettext_lazy("You have claimed this ticket."),
+    "release": gettext_lazy("The ticket is back in the queue."),
+    "confirm": gettext_lazy("Confirmed: the outcome is on its way to the member."),
+    "reject": gettext_lazy("Rejected: the member will be told."),
+    "flag-mismatch": gettext_lazy("Sent to the identity-mismatch queue."),
+    "note": gettext_lazy("Note added."),
+}
+ELIGIBILITY_REASONS = {
+    "eligible": gettext_lazy("holds an eligible coverage"),
+    "beneficiary_only": gettext_lazy("beneficiary only: the principal insured's account applies"),
+    "no_active_coverage": gettext_lazy("no coverage in force"),
+}
+PAGE_PARAMS = ("after", "before")
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Desk pages: anonymous users go to the desk login, members get 403."""
+    """Desk pages: anonymous users go to the desk login, anyone but desk staff gets 403."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not user.is_authenticated:
-            return redirect(f"{reverse('desk_login')}?next={request.path}")
+            return redirect(f"{reverse('desk_login')}?{urlencode({'next': request.path})}")
+        # is_staff alone: a permission check here would cost two queries on every page;
+        # each action checks its own permission in its service.
         if not (user.is_active and user.is_staff):
             security_log.warning("desk access refused user=%s path=%s", user.pk, request.path)
             raise PermissionDenied
@@ -72,11 +106,59 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+def _request_id(request: HttpRequest) -> str:
+    return request.headers.get("X-Request-Id", "")[:64]
+
+
 def _get_ticket_for_agent(reference: str) -> Ticket:
+    """Any desk member may read any ticket; unknown and malformed references are one 404."""
     try:
         return ticket_for_desk(reference=reference)
     except Ticket.DoesNotExist:
         raise Http404 from None
+
+
+SELECT_FILTERS = ("state", "kind", "channel", "assignee", "age")
+STAFF_CHOICES_CACHE_KEY = "desk:staff-choices"
+
+
+def _staff_choices() -> list[tuple[str, str]]:
+    """The assignee filter's options, cached a minute: the list changes rarely."""
+    return cache.get_or_set(
+        STAFF_CHOICES_CACHE_KEY,
+        lambda: [(str(pk), name) for pk, name in staff_accounts().values_list("pk", "username")],
+        60,
+    )
+
+
+def _filter_controls(filterset: TicketFilter) -> list[dict[str, Any]]:
+    """The filter form's selects as plain data: rendering Django widgets through their
+    templates costs more than the queue's own query (one template per <option>)."""
+    form = filterset.form
+    controls = []
+    for name in SELECT_FILTERS:
+        field = form.fields[name]
+        if name == "assignee":
+            choices = _staff_choices()
+        else:
+            choices = [(str(value), label) for value, label in field.choices if value != ""]
+        controls.append(
+            {
+                "name": name,
+                "label": field.label,
+                "choices": choices,
+                "value": str(filterset.data.get(name, "")),
+                "errors": form.errors.get(name, []),
+            }
+        )
+    return controls
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
 
 
 @sensitive_post_parameters("password")
@@ -101,49 +183,177 @@ def desk_logout(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    table = TicketTable(queue_tickets())
-    RequestConfig(request, paginate={"per_page": 50, "paginator_class": LazyPaginator}).configure(
-        table
+    """A queue: a TicketFilter over the tickets, one keyset page, oldest first by default."""
+    filterset = TicketFilter(request.GET, queryset=queue_tickets(), request=request)
+    queue_key = filterset.queue_key
+    default_sort = "decided_at" if queue_key == "decided_today" else "created_at"
+    page = keyset_page(
+        filterset.qs,
+        sort=request.GET.get("sort", default_sort),
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
     )
-    return render(request, "desk/queue.html", {"table": table})
+    if queue_key != "decided_today" and page.sort.lstrip("-") == "decided_at":
+        page = keyset_page(filterset.qs, sort="created_at")
+    table = TicketTable(
+        page.rows,
+        order_by=page.sort,
+        cutoffs=overdue_cutoffs(filterset.now),
+        exclude=() if queue_key == "decided_today" else ("decided_at",),
+    )
+    paging_query = _query_without(request, *PAGE_PARAMS)
+    return render(
+        request,
+        "desk/queue.html",
+        {
+            "table": table,
+            "filter": filterset,
+            "filter_controls": _filter_controls(filterset),
+            "overdue": filterset.form.cleaned_data.get("overdue")
+            if filterset.is_valid()
+            else False,
+            "queue_key": queue_key,
+            "queues": QUEUE_CHOICES,
+            "page": page,
+            "paging_query": paging_query,
+            "sort_query": _query_without(request, "sort", *PAGE_PARAMS),
+            "next_query": urlencode({"after": page.next_cursor}) if page.next_cursor else "",
+            "previous_query": (
+                urlencode({"before": page.previous_cursor}) if page.previous_cursor else ""
+            ),
+        },
+    )
+
+
+def _comparison_rows(ticket: Ticket, member: Member | None) -> list[dict[str, Any]]:
+    """What the member typed beside the registry, field by field, differences marked."""
+    if member is None:
+        return []
+    identity = {
+        f.field: f
+        for f in compare_identity(
+            submitted_last_name=ticket.submitted_last_name,
+            submitted_first_name=ticket.submitted_first_name,
+            submitted_birth_date=ticket.submitted_birth_date or datetime.date.min,
+            registry_last_name=member.last_name,
+            registry_first_name=member.first_name,
+            registry_birth_date=member.birth_date,
+        ).fields
+    }
+    typed_birth = (
+        ticket.submitted_birth_date.strftime("%d/%m/%Y") if ticket.submitted_birth_date else ""
+    )
+    rows = [
+        (_("Last name"), ticket.submitted_last_name, member.last_name, identity["last_name"]),
+        (_("First name"), ticket.submitted_first_name, member.first_name, identity["first_name"]),
+        (
+            _("Birth date"),
+            typed_birth,
+            member.birth_date.strftime("%d/%m/%Y"),
+            identity["birth_date"] if ticket.submitted_birth_date else None,
+        ),
+        (_("Member ID"), ticket.submitted_member_number, member.member_number, None),
+        (_("Social-security number"), ticket.submitted_nir, member.nir, None),
+        (_("E-mail"), ticket.submitted_email, member.email, None),
+    ]
+    result = []
+    for label, typed, registry, compared in rows:
+        equal = compared.equal if compared is not None else typed.casefold() == registry.casefold()
+        result.append(
+            {
+                "label": label,
+                "typed": diff_segments(typed, registry) if typed else [],
+                "registry": diff_segments(registry, typed) if typed else [(registry, False)],
+                "given": bool(typed),
+                "equal": equal,
+                "closeness": compared.closeness if compared is not None else None,
+            }
+        )
+    return result
+
+
+def _account_of(member: Member | None) -> Account | None:
+    if member is None:
+        return None
+    try:
+        return member.account
+    except Account.DoesNotExist:
+        return None
+
+
+def _eligibility(member: Member | None) -> tuple[Eligibility | None, str]:
+    if member is None:
+        return None, ""
+    verdict = eligibility_from_coverages(member.coverages.all(), on=timezone.localdate())
+    return verdict, str(ELIGIBILITY_REASONS.get(verdict.reason, verdict.reason))
+
+
+def _claim_state(ticket: Ticket, user: Account) -> dict[str, bool]:
+    """What the claim allows this user: the same rule as tickets.services._check_claim_allows."""
+    can_claim_perm = user.has_perm("tickets.claim_ticket")
+    can_take_over = user.has_perm("tickets.take_over_ticket")
+    held_by_other = ticket.assignee_id not in (None, user.pk)
+    return {
+        "mine": ticket.assignee_id == user.pk,
+        "held_by_other": held_by_other,
+        "blocked": held_by_other and not can_take_over,
+        "can_claim": ticket.is_open
+        and can_claim_perm
+        and ticket.assignee_id != user.pk
+        and (not held_by_other or can_take_over),
+        "take_over": held_by_other and can_take_over,
+        "can_release": ticket.is_open
+        and can_claim_perm
+        and ticket.assignee_id is not None
+        and (not held_by_other or can_take_over),
+    }
+
+
+def _redirect_alias(reference: str) -> HttpResponse | None:
+    """A repeat request's own reference leads to the ticket it was attached to."""
+    try:
+        target = (
+            Ticket.objects.filter(aliases__reference=reference.upper())
+            .values_list("reference", flat=True)
+            .first()
+        )
+    except FieldError:  # the alias model is optional
+        return None
+    return redirect("desk_ticket", reference=target) if target else None
 
 
 @staff_required
 @require_GET
 def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    ticket = _get_ticket_for_agent(reference)
+    try:
+        ticket = ticket_for_desk(reference=reference)
+    except Ticket.DoesNotExist:
+        alias = _redirect_alias(reference)
+        if alias is not None:
+            return alias
+        raise Http404 from None
+    user: Account = request.user  # type: ignore[assignment]
     member = ticket.member
-    comparison = []
-    eligibility = None
-    if member is not None:
-        for field, label in (
-            ("last_name", _("Last name")),
-            ("first_name", _("First name")),
-        ):
-            submitted = getattr(ticket, f"submitted_{field}")
-            registry = getattr(member, field)
-            comparison.append(
-                {
-                    "label": label,
-                    "submitted": diff_segments(submitted, registry),
-                    "registry": diff_segments(registry, submitted),
-                    "equal": _field_equal(ticket, field),
-                    "closeness": _field_closeness(ticket, field),
-                }
-            )
-        eligibility = eligibility_from_coverages(
-            member.coverages.all(), on=ticket.created_at.date()
-        )
-    transitions = {t.name for t in ticket.get_available_user_state_transitions(request.user)}
+    eligibility, eligibility_reason = _eligibility(member)
+    claim = _claim_state(ticket, user)
+    transitions: set[str] = set()
+    if ticket.is_open and not claim["blocked"]:
+        transitions = {t.name for t in ticket.get_available_user_state_transitions(user)}
     return render(
         request,
         "desk/ticket.html",
         {
             "ticket": ticket,
             "member": member,
-            "comparison": comparison,
+            "account": _account_of(member),
+            "comparison": _comparison_rows(ticket, member),
+            "names_swapped": ticket.match_details.get("comparison", {}).get("names_swapped"),
             "eligibility": eligibility,
+            "eligibility_reason": eligibility_reason,
+            "other_tickets": member_other_tickets(member_id=ticket.member_id, exclude_pk=ticket.pk),
             "history": ticket_history(ticket=ticket),
+            "emails": ticket_emails(ticket=ticket),
+            "claim": claim,
             "transitions": transitions,
             "reject_form": RejectForm(),
             "comment_form": CommentForm(),
@@ -152,70 +362,53 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
     )
 
 
-def _comparison_field(ticket: Ticket, field: str) -> dict[str, Any]:
-    for entry in ticket.match_details.get("comparison", {}).get("fields", []):
-        if entry.get("field") == field:
-            return entry
-    return {}
-
-
-def _field_equal(ticket: Ticket, field: str) -> bool:
-    return bool(_comparison_field(ticket, field).get("equal"))
-
-
-def _field_closeness(ticket: Ticket, field: str) -> float | None:
-    return _comparison_field(ticket, field).get("closeness")
+def _run_action(request: HttpRequest, reference: str, action: str, actor: Account) -> None:
+    """Validate the action's form and call its service; raise TicketActionError to refuse."""
+    request_id = _request_id(request)
+    if action == "claim":
+        ticket_claim(reference=reference, actor=actor, request_id=request_id)
+    elif action == "release":
+        ticket_release(reference=reference, actor=actor, request_id=request_id)
+    elif action in ("confirm", "flag-mismatch"):
+        form = CommentForm(request.POST)
+        comment = form.cleaned_data["comment"] if form.is_valid() else ""
+        service = ticket_confirm if action == "confirm" else ticket_flag_mismatch
+        service(reference=reference, actor=actor, comment=comment, request_id=request_id)
+    elif action == "reject":
+        form = RejectForm(request.POST)
+        if not form.is_valid():
+            raise TicketActionError("invalid_reason")
+        ticket_reject(
+            reference=reference,
+            actor=actor,
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+            request_id=request_id,
+        )
+    elif action == "note":
+        note = NoteForm(request.POST)
+        if not note.is_valid():
+            raise TicketActionError("empty_note")
+        ticket_note(
+            reference=reference, actor=actor, body=note.cleaned_data["body"], request_id=request_id
+        )
+    else:
+        raise Http404
 
 
 @staff_required
 @require_POST
 def ticket_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
     """Run one desk action; refusals are a clear message on the ticket page, never a 500."""
-    _get_ticket_for_agent(reference)
+    if not Ticket.objects.filter(reference=reference).exists():
+        raise Http404
     actor: Account = request.user  # type: ignore[assignment]
-    request_id = request.headers.get("X-Request-Id", "")[:64]
     try:
-        if action == "claim":
-            ticket_claim(reference=reference, actor=actor, request_id=request_id)
-        elif action == "release":
-            ticket_release(reference=reference, actor=actor, request_id=request_id)
-        elif action == "confirm":
-            form = CommentForm(request.POST)
-            comment = form.cleaned_data["comment"] if form.is_valid() else ""
-            ticket_confirm(reference=reference, actor=actor, comment=comment, request_id=request_id)
-            messages.success(request, _("Confirmed: the outcome is on its way to the member."))
-        elif action == "reject":
-            form = RejectForm(request.POST)
-            if not form.is_valid():
-                raise TicketActionError("invalid_reason")
-            ticket_reject(
-                reference=reference,
-                actor=actor,
-                reason=form.cleaned_data["reason"],
-                comment=form.cleaned_data["comment"],
-                request_id=request_id,
-            )
-            messages.success(request, _("Rejected: the member will be told."))
-        elif action == "flag-mismatch":
-            form = CommentForm(request.POST)
-            comment = form.cleaned_data["comment"] if form.is_valid() else ""
-            ticket_flag_mismatch(
-                reference=reference, actor=actor, comment=comment, request_id=request_id
-            )
-        elif action == "note":
-            form = NoteForm(request.POST)
-            if form.is_valid():
-                ticket_note(
-                    reference=reference,
-                    actor=actor,
-                    body=form.cleaned_data["body"],
-                    request_id=request_id,
-                )
-            else:
-                messages.error(request, _("A note cannot be empty."))
-        else:
-            raise Http404
+        _run_action(request, reference, action, actor)
     except TicketActionError as exc:
+        if exc.code == "empty_note":
+            messages.error(request, _("A note cannot be empty."))
+            return redirect("desk_ticket", reference=reference)
         security_log.info(
             "desk action refused action=%s ticket=%s user=%s code=%s",
             action,
@@ -224,7 +417,81 @@ def ticket_action(request: HttpRequest, reference: str, action: str) -> HttpResp
             exc.code,
         )
         ticket_record_refusal(
-            reference=reference, actor=actor, action=action, code=exc.code, request_id=request_id
+            reference=reference,
+            actor=actor,
+            action=action,
+            code=exc.code,
+            request_id=_request_id(request),
         )
         messages.error(request, ACTION_ERRORS.get(exc.code, _("This action is not possible.")))
+    else:
+        messages.success(request, ACTION_DONE[action])
     return redirect("desk_ticket", reference=reference)
+
+
+@sensitive_post_parameters("nir")
+@staff_required
+@require_http_methods(["GET", "POST"])
+def ticket_new(request: HttpRequest) -> HttpResponse:
+    """Record a request received by letter, phone or e-mail; it then follows the workflow."""
+    form = OnBehalfForm(request.POST or None, initial={"kind": request.GET.get("kind", "")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        actor: Account = request.user  # type: ignore[assignment]
+        with transaction.atomic():
+            ticket = request_submit(
+                data=RequestData(
+                    kind=data["kind"],
+                    channel=data["channel"],
+                    member_number=data["member_number"],
+                    nir=data["nir"],
+                    last_name=data["last_name"],
+                    first_name=data["first_name"],
+                    birth_date=data["birth_date"],
+                    email=data["email"],
+                    requested_email=data["requested_email"],
+                    message=data["message"],
+                ),
+                actor=actor,
+                request_id=_request_id(request),
+            )
+            if data["note"]:
+                ticket_note(reference=ticket.reference, actor=actor, body=data["note"])
+        messages.success(request, _("Ticket %(reference)s recorded.") % {"reference": ticket})
+        return redirect("desk_ticket", reference=ticket.reference)
+    return render(request, "desk/ticket_new.html", {"form": form})
+
+
+@staff_required
+@require_GET
+def members_search(request: HttpRequest) -> HttpResponse:
+    """Registry search by member ID, NIR, e-mail or name prefix."""
+    form = SearchForm(request.GET or None)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    return render(
+        request,
+        "desk/members.html",
+        {"form": form, "query": query, "members": member_search(query=query) if query else []},
+    )
+
+
+@staff_required
+@require_GET
+def member_detail(request: HttpRequest, member_number: str) -> HttpResponse:
+    """One registry member: coverages, eligibility, account status, tickets."""
+    try:
+        member = member_for_desk(member_number=member_number)
+    except Member.DoesNotExist:
+        raise Http404 from None
+    eligibility, eligibility_reason = _eligibility(member)
+    return render(
+        request,
+        "desk/member.html",
+        {
+            "member": member,
+            "account": _account_of(member),
+            "eligibility": eligibility,
+            "eligibility_reason": eligibility_reason,
+            "tickets": member_other_tickets(member_id=member.pk, limit=50),
+        },
+    )

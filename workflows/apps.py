@@ -7,4 +7,4 @@ class WorkflowsConfig(AppConfig):
     verbose_name = _("Workflows")
 
     def ready(self) -> None:
-        from workflows import checks  # noqa: F401  (registers system checks)
+        from workflows import audit, checks  # noqa: F401  (system checks, auth log receivers)

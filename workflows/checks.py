@@ -50,3 +50,16 @@ def broker_is_safe(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def fault_injection_is_off(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The fault-test hook that kills workers must never be enabled in production."""
+    if getattr(settings, "GUICHET_ALLOW_FAULT_INJECTION", False) and not settings.DEBUG:
+        return [
+            Error(
+                "GUICHET_ALLOW_FAULT_INJECTION is on: workers can be told to kill themselves.",
+                id="guichet.E005",
+            )
+        ]
+    return []

@@ -144,3 +144,122 @@ class RegistrationForm(_IdentityForm):
         if any(ord(c) < 32 for c in value):
             raise ValidationError(_("Use ordinary characters only."), code="invalid")
         return value
+
+
+def _clean_answer(value: str) -> str:
+    if any(ord(c) < 32 for c in value):
+        raise ValidationError(_("Use ordinary characters only."), code="invalid")
+    return value
+
+
+def _clean_address(value: str) -> str:
+    if any(c in value for c in "\r\n"):
+        raise ValidationError(EmailValidator.message, code="invalid")
+    return value
+
+
+class RecoveryForm(_IdentityForm):
+    """Forgotten codes: codes go to the e-mail on file; `email` only receives the acknowledgment.
+
+    With "my e-mail no longer works", the new address and the secret answer are given; the new
+    address replaces the one on file only if the answer was right and an agent confirms.
+    """
+
+    email_lost = forms.BooleanField(label=_("My e-mail address no longer works"), required=False)
+    new_email = forms.EmailField(
+        label=_("New e-mail address"),
+        required=False,
+        max_length=254,
+        help_text=_("Only if your e-mail address no longer works."),
+    )
+    secret_answer = forms.CharField(
+        label=_("Answer to your secret question"),
+        required=False,
+        max_length=100,
+        help_text=_("Only if your e-mail address no longer works. Case and accents do not count."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = _("E-mail address to acknowledge this request")
+        self.fields["email"].help_text = _(
+            "We confirm receipt there. New codes are always sent to the e-mail address on file "
+            "with your account."
+        )
+
+    def clean_new_email(self) -> str:
+        return _clean_address(self.cleaned_data["new_email"])
+
+    def clean_secret_answer(self) -> str:
+        return _clean_answer(self.cleaned_data["secret_answer"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if cleaned.get("email_lost") or cleaned.get("new_email"):
+            if not cleaned.get("new_email"):
+                self.add_error("new_email", _("Give the new e-mail address."))
+            if len(cleaned.get("secret_answer", "").strip()) < 2:
+                self.add_error("secret_answer", _("Give the answer to your secret question."))
+        else:
+            cleaned["secret_answer"] = ""
+        return cleaned
+
+
+# topic -> ticket kind (tickets.models.TicketKind values).
+SUPPORT_TOPICS = {
+    "codes_never_received": "ACC",
+    "cannot_log_in": "ACC",
+    "close_account": "CLO",
+    "email_changed": "EML",
+}
+SUPPORT_TOPIC_CHOICES = [
+    ("", _("Choose what your message is about")),
+    ("codes_never_received", _("I never received my codes")),
+    ("cannot_log_in", _("I cannot log in")),
+    ("close_account", _("Close my account")),
+    ("email_changed", _("My e-mail changed and I cannot answer my secret question")),
+]
+
+
+class SupportForm(_IdentityForm):
+    """Write to support: identity, the problem, a message (and the new address for EML)."""
+
+    topic = forms.ChoiceField(label=_("Your request"), choices=SUPPORT_TOPIC_CHOICES)
+    new_email = forms.EmailField(
+        label=_("New e-mail address"),
+        required=False,
+        max_length=254,
+        help_text=_("Only if your e-mail address changed."),
+    )
+    message = forms.CharField(
+        label=_("Your message"), max_length=5000, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    field_order = ["topic", "member_number", "nir", "last_name", "first_name", "birth_date"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = _("E-mail address where we can reach you")
+        self.fields["email"].help_text = _("We confirm receipt of your message there.")
+
+    def clean_new_email(self) -> str:
+        return _clean_address(self.cleaned_data["new_email"])
+
+    def clean_message(self) -> str:
+        value = self.cleaned_data["message"]
+        if "\x00" in value:
+            raise ValidationError(_("Use ordinary characters only."), code="invalid")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if cleaned.get("topic") == "email_changed":
+            if not cleaned.get("new_email"):
+                self.add_error("new_email", _("Give the new e-mail address."))
+        else:
+            cleaned["new_email"] = ""
+        cleaned["kind"] = SUPPORT_TOPICS.get(cleaned.get("topic", ""), "")
+        return cleaned

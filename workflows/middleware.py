@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+
+security_log = logging.getLogger("guichet.security")
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -32,6 +35,16 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if response.status_code == 403:
+            # Every refusal (role, CSRF, jail) leaves one line: who, what, where (SECURITY.md 29).
+            user = getattr(request, "user", None)
+            security_log.warning(
+                "access refused status=403 method=%s path=%s user=%s ip=%s",
+                request.method,
+                request.path,
+                user.pk if user is not None and user.is_authenticated else "-",
+                request.META.get("REMOTE_ADDR", ""),
+            )
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault(

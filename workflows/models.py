@@ -19,6 +19,7 @@ class EmailTemplate(models.TextChoices):
     ACCOUNT_CLOSED = "account_closed", _("Account closed")
     PASSWORD_CHANGED = "password_changed", _("Password changed")
     EXPIRED = "expired", _("Request expired")
+    SECRET_ANSWER_LOCKED = "secret_answer_locked", _("Secret answer tried too often")
 
 
 class OutboxStatus(models.TextChoices):
@@ -75,7 +76,43 @@ class OutboxMessage(models.Model):
             models.Index(fields=["template", "sent_at"], name="outbox_template_sent_idx"),
             # Per-recipient e-mail budget (abuse limits) and delivery history.
             models.Index(fields=["recipient", "created_at"], name="outbox_recipient_idx"),
+            # Supervisors' promise: sent codes e-mails by send time, carrying the ticket id
+            # (index-only, hash-joined to the tickets decided in the window).
+            models.Index(
+                fields=["sent_at"],
+                include=["ticket"],
+                name="outbox_credentials_sent_idx",
+                condition=Q(template="credentials", status="sent"),
+            ),
+            # Supervisors' "e-mails failed or retrying", latest first (a handful of rows).
+            models.Index(
+                fields=["created_at", "id"],
+                name="outbox_troubled_idx",
+                condition=Q(status="failed") | Q(status="pending", attempts__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.template}#{self.pk}"
+
+
+class RequestAlias(models.Model):
+    """The reference shown for a repeat request that was attached to an open ticket.
+
+    Showing the open ticket's own reference again would tell a stranger that the member exists
+    and has a request in progress; a fresh reference per submission keeps every answer alike.
+    """
+
+    reference = models.CharField(max_length=12, unique=True, editable=False)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.PROTECT, related_name="aliases", editable=False
+    )
+    channel = models.CharField(max_length=8, default="web", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("attached request")
+        verbose_name_plural = _("attached requests")
+
+    def __str__(self) -> str:
+        return self.reference

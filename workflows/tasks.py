@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_init
+from django.conf import settings
 from django.core.cache import cache
 
 from workflows.services.delivery import outbox_deliver
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
 
+logger = logging.getLogger(__name__)
+
 HEARTBEAT_KEY = "worker-heartbeat"
+
+
+@worker_init.connect
+def broker_check_on_worker_start(**kwargs: Any) -> None:
+    """Refuse to start a worker on an unsafe Redis (SECURITY.md 23); off only with DEBUG."""
+    if not getattr(settings, "GUICHET_BROKER_CHECK_ON_WORKER_START", not settings.DEBUG):
+        return
+    from workflows.checks import broker_is_safe
+
+    errors = broker_is_safe()
+    if errors:
+        # Celery logs and swallows exceptions raised by signal handlers: exit instead (EX_CONFIG).
+        summary = "; ".join(f"{e.id}: {e.msg}" for e in errors)
+        logger.critical("worker refuses to start: %s", summary)
+        raise SystemExit(78)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+from members.throttling import (
+    email_budget_take,
+    status_page_exceeded,
+    submission_identifier_exceeded,
+    submission_ip_exceeded,
+)
 from tickets.models import REFERENCE_REGEX, Ticket, TicketKind
-from workflows.forms import RegistrationForm
-from workflows.services.intake import RequestData, request_submit
+from workflows.forms import RecoveryForm, RegistrationForm, SupportForm
+from workflows.models import RequestAlias
+from workflows.services.intake import RequestData, request_intake
 from workflows.tasks import HEARTBEAT_KEY
 
 
@@ -37,42 +46,138 @@ def help_page(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/help.html")
 
 
+def _throttled(request: HttpRequest) -> HttpResponse:
+    """One answer for every limit hit, known identifier or not (SECURITY.md 3)."""
+    response = render(request, "portal/throttled.html", status=429)
+    response["Retry-After"] = "3600"
+    return response
+
+
+def _public_request(
+    request: HttpRequest, form: Any, template: str, data_of: Callable[[dict[str, Any]], RequestData]
+) -> HttpResponse:
+    """The shared path of every public request form: limits, validation, intake, redirect.
+
+    Per-IP and per-identifier limits answer 429 before any registry lookup, so they trip after
+    the same count whatever the registry holds; a spent per-address e-mail budget changes
+    nothing visible: the request is stored and the page is the same, only the e-mail is skipped.
+    """
+    if request.method == "POST":
+        if submission_ip_exceeded(request):
+            return _throttled(request)
+        if form.is_valid():
+            data = data_of(form.cleaned_data)
+            if submission_identifier_exceeded(data.member_number or data.nir):
+                return _throttled(request)
+            intake = request_intake(
+                data=data,
+                request_id=request_id_of(request),
+                acknowledge=email_budget_take(data.email),
+            )
+            return redirect("request_status", reference=intake.reference)
+    return render(request, template, {"form": form})
+
+
+def _language() -> str:
+    return get_language() or settings.LANGUAGE_CODE
+
+
 @sensitive_post_parameters("secret_answer", "nir")
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
-    form = RegistrationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        ticket = request_submit(
-            data=RequestData(
-                kind=TicketKind.REGISTRATION,
-                member_number=data["member_number"],
-                nir=data["nir"],
-                last_name=data["last_name"],
-                first_name=data["first_name"],
-                birth_date=data["birth_date"],
-                email=data["email"],
-                secret_question=data["secret_question"],
-                secret_answer=data["secret_answer"],
-                language=get_language() or settings.LANGUAGE_CODE,
-            ),
-            request_id=request_id_of(request),
-        )
-        return redirect("request_status", reference=ticket.reference)
-    return render(request, "portal/register.html", {"form": form})
+    return _public_request(
+        request,
+        RegistrationForm(request.POST or None),
+        "portal/register.html",
+        lambda data: RequestData(
+            kind=TicketKind.REGISTRATION,
+            member_number=data["member_number"],
+            nir=data["nir"],
+            last_name=data["last_name"],
+            first_name=data["first_name"],
+            birth_date=data["birth_date"],
+            email=data["email"],
+            secret_question=data["secret_question"],
+            secret_answer=data["secret_answer"],
+            language=_language(),
+        ),
+    )
+
+
+@sensitive_post_parameters("secret_answer", "nir")
+@require_http_methods(["GET", "POST"])
+def recover(request: HttpRequest) -> HttpResponse:
+    """Forgotten codes: the same page and e-mail whatever the registry and the accounts say."""
+    return _public_request(
+        request,
+        RecoveryForm(request.POST or None),
+        "portal/recover.html",
+        lambda data: RequestData(
+            kind=TicketKind.RECOVERY,
+            member_number=data["member_number"],
+            nir=data["nir"],
+            last_name=data["last_name"],
+            first_name=data["first_name"],
+            birth_date=data["birth_date"],
+            email=data["email"],
+            requested_email=data["new_email"],
+            secret_answer=data["secret_answer"],
+            language=_language(),
+        ),
+    )
+
+
+@sensitive_post_parameters("nir")
+@require_http_methods(["GET", "POST"])
+def support(request: HttpRequest) -> HttpResponse:
+    """Write to support: codes never received, cannot log in, closure, e-mail changed."""
+    return _public_request(
+        request,
+        SupportForm(request.POST or None),
+        "portal/support.html",
+        lambda data: RequestData(
+            kind=data["kind"],
+            member_number=data["member_number"],
+            nir=data["nir"],
+            last_name=data["last_name"],
+            first_name=data["first_name"],
+            birth_date=data["birth_date"],
+            email=data["email"],
+            requested_email=data["new_email"],
+            message=data["message"],
+            topic=data["topic"],
+            language=_language(),
+        ),
+    )
 
 
 @never_cache
 @require_GET
 def request_status(request: HttpRequest, reference: str) -> HttpResponse:
     """Kind, neutral state and dates only: the reference is all a visitor needs to see this."""
+    if status_page_exceeded(request):
+        return _throttled(request)
     if not re.fullmatch(REFERENCE_REGEX, reference):
         raise Http404
-    ticket = get_object_or_404(
-        Ticket.objects.only("reference", "kind", "state", "created_at", "decided_at"),
-        reference=reference,
+    fields = ("reference", "kind", "state", "created_at", "decided_at")
+    ticket = Ticket.objects.only(*fields).filter(reference=reference).first()
+    received_at = ticket.created_at if ticket is not None else None
+    if ticket is None:
+        # A repeat request's own reference: its own date, the open ticket's state.
+        alias = (
+            RequestAlias.objects.select_related("ticket")
+            .only("created_at", *(f"ticket__{f}" for f in fields))
+            .filter(reference=reference)
+            .first()
+        )
+        if alias is None:
+            raise Http404
+        ticket, received_at = alias.ticket, alias.created_at
+    return render(
+        request,
+        "portal/request_status.html",
+        {"ticket": ticket, "reference": reference, "received_at": received_at},
     )
-    return render(request, "portal/request_status.html", {"ticket": ticket})
 
 
 @never_cache
@@ -88,11 +193,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "down"
     if settings.REDIS_URL:
         checks["broker"] = _broker_status()
-        beat = _cache_get(HEARTBEAT_KEY)
-        fresh = beat is not None and time.time() - float(beat) < (
-            settings.GUICHET_WORKER_HEARTBEAT_MAX_AGE
-        )
-        checks["worker"] = "ok" if fresh else "down"
+        try:
+            age = time.time() - float(_cache_get(HEARTBEAT_KEY))  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # missing, or not written by our heartbeat task
+            age = float("inf")
+        checks["worker"] = "ok" if age < settings.GUICHET_WORKER_HEARTBEAT_MAX_AGE else "down"
     else:
         checks["broker"] = "in-process"
         checks["worker"] = "in-process"

@@ -25,7 +25,8 @@ DROP FUNCTION IF EXISTS tickets_ticketevent_append_only();
 
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD)
+        # params=None: the SQL holds a literal '%' that psycopg must not read as a placeholder.
+        schema_editor.execute(FORWARD, params=None)
 
 
 def backward(apps, schema_editor):

@@ -176,10 +176,11 @@ def ticket_reject(
 
 def _send_rejection(ticket: Ticket) -> None:
     """The rejection e-mail goes to the address typed on the request (nothing else is known)."""
+    # `already_registered` gets the same neutral rejection, which already says "if you have an
+    # account, use forgotten codes": a distinct e-mail would tell whoever typed someone else's
+    # details that this person holds an account (issue 3; PRODUCT.md decision 3).
     template = EmailTemplate.REJECTION
-    if ticket.rejection_reason == RejectionReason.ALREADY_REGISTERED:
-        template = EmailTemplate.ALREADY_REGISTERED
-    elif ticket.rejection_reason == RejectionReason.EXPIRED:
+    if ticket.rejection_reason == RejectionReason.EXPIRED:
         template = EmailTemplate.EXPIRED
     recipient = ticket.submitted_email
     if not recipient:

@@ -3,15 +3,78 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import smtplib
 
+from django.conf import settings
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 
 from workflows.emails import build_email
 from workflows.models import EmailTemplate
+from workflows.services.accounts import email_change_token_issue
 from workflows.services.credentials import credentials_issue
 from workflows.services.outbox import outbox_claim, outbox_mark_failed, outbox_mark_sent
 
 logger = logging.getLogger(__name__)
+
+# The steps of a credentials delivery at which a fault test may kill the worker (SECURITY.md 21).
+FAULT_POINTS = ("after_claim", "after_hash_commit", "after_smtp_accept", "after_sent_mark")
+
+
+def fault_point(name: str) -> None:
+    """Kill this process at `name` when a fault test asks for it (never honoured in production).
+
+    `GUICHET_FAULT_INJECT=<point>` names the step; `GUICHET_FAULT_ONCE_FILE`, when set, is a file
+    created at the first kill so the redelivered task runs through.
+    """
+    if not settings.GUICHET_ALLOW_FAULT_INJECTION:
+        return
+    if os.environ.get("GUICHET_FAULT_INJECT") != name:
+        return
+    once = os.environ.get("GUICHET_FAULT_ONCE_FILE")
+    if once:
+        try:
+            with open(once, "x", encoding="ascii") as marker:
+                marker.write(name)
+        except FileExistsError:
+            return
+    if os.environ.get("GUICHET_FAULT_KILL") == "parent" and _parent_is_worker():
+        os.kill(os.getppid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _parent_is_worker() -> bool:
+    """Only a prefork child's parent (the main worker) may be killed, never a test runner."""
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as cmdline:
+            return b"celery" in cmdline.read()
+    except OSError:
+        return False
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A 5xx answer from the mail server: retrying the same message cannot succeed."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return False
+
+
+class EmailChangeGone(Exception):
+    """The e-mail change this link was for was superseded or applied: nothing to send."""
+
+
+@sensitive_variables("token")
+def _email_change_link(context: dict[str, object]) -> str:
+    """A fresh single-use token for the link (only its hash is stored), as a portal path."""
+    token = email_change_token_issue(change_id=int(str(context.get("email_change_id") or 0)))
+    if token is None:
+        raise EmailChangeGone("e-mail change no longer pending")
+    return reverse("email_change_confirm", kwargs={"token": token})
 
 
 @sensitive_variables("secret_context", "email")
@@ -20,6 +83,7 @@ def outbox_deliver(*, message_id: int) -> str:
     message = outbox_claim(message_id=message_id)
     if message is None:
         return "skipped"
+    fault_point("after_claim")
     secret_context: dict[str, str] = {}
     try:
         if message.template == EmailTemplate.CREDENTIALS:
@@ -28,6 +92,9 @@ def outbox_deliver(*, message_id: int) -> str:
                 ticket_id=message.ticket_id,
                 attempt=message.attempts,
             )
+            fault_point("after_hash_commit")
+        elif message.template == EmailTemplate.EMAIL_CHANGE_CONFIRM:
+            secret_context["confirm_path"] = _email_change_link(message.context)
         email = build_email(message, secret_context)
         email.send(fail_silently=False)
     except Exception as exc:
@@ -36,10 +103,13 @@ def outbox_deliver(*, message_id: int) -> str:
         logger.warning(
             "outbox message %s attempt %s failed: %s", message.pk, message.attempts, error
         )
-        outbox_mark_failed(message=message, error=error)
+        permanent = is_permanent(exc) or isinstance(exc, EmailChangeGone)
+        outbox_mark_failed(message=message, error=error, permanent=permanent)
         return "failed"
     finally:
         secret_context.clear()
+    fault_point("after_smtp_accept")
     outbox_mark_sent(message=message)
+    fault_point("after_sent_mark")
     logger.info("outbox message %s (%s) sent", message.pk, message.template)
     return "sent"

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import Account
-from members.secret_answers import secret_answer_hash
-from tickets.models import Channel, EventKind, Ticket, TicketKind
+from members.secret_answers import secret_answer_hash, secret_answer_matches
+from members.throttling import login_failure_record
+from tickets.models import (
+    OPEN_STATES,
+    Channel,
+    EventKind,
+    Ticket,
+    TicketKind,
+    TicketState,
+    new_reference,
+)
 from tickets.services import event_record, ticket_transition
-from workflows.models import EmailTemplate
-from workflows.services.matching import registry_check
+from workflows.models import EmailTemplate, RequestAlias
+from workflows.services.matching import NO_ROW, RegistryCheck, registry_check
 from workflows.services.outbox import outbox_enqueue
 
 
@@ -34,17 +45,34 @@ class RequestData:
     message: str = ""
     language: str = "fr"
     channel: str = Channel.WEB
+    # Support form: which of the listed problems the member picked (kept in the history).
+    topic: str = ""
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a submission became: the ticket, and the reference to show whoever submitted it."""
+
+    ticket: Ticket
+    reference: str
+    attached: bool = False
 
 
 @sensitive_variables("data")
 @transaction.atomic
-def request_submit(
-    *, data: RequestData, actor: Account | None = None, request_id: str = ""
-) -> Ticket:
-    """Store the request, run the registry check, queue the neutral acknowledgment e-mail.
+def request_intake(
+    *,
+    data: RequestData,
+    actor: Account | None = None,
+    request_id: str = "",
+    acknowledge: bool = True,
+) -> Intake:
+    """Store the request (or attach it to the member's open one), queue the neutral e-mail.
 
     Every outcome of the check does the same work (queries, one hash, one e-mail), so nothing the
     member sees or waits for tells whether the person is in the registry (SECURITY.md 1-2).
+    A repeat request gets a fresh reference of its own (an alias), never the open ticket's.
+    `acknowledge=False` (the recipient's hourly e-mail budget is spent) skips only the e-mail.
     """
     check = registry_check(
         kind=data.kind,
@@ -54,8 +82,91 @@ def request_submit(
         first_name=data.first_name,
         birth_date=data.birth_date,
     )
-    # Hash even when no answer was asked for, so every path costs one hash.
-    answer_hash = secret_answer_hash(data.secret_answer)
+    # Exactly one hash on every path: registration hashes the new answer; the other kinds check
+    # the typed answer (possibly empty) against the account's hash, or a dummy when there is none.
+    answer_hash = ""
+    answer_ok = False
+    if data.kind == TicketKind.REGISTRATION:
+        answer_hash = secret_answer_hash(data.secret_answer)
+    else:
+        stored = check.account.secret_answer_hash if check.account is not None else ""
+        answer_ok = secret_answer_matches(data.secret_answer, stored)
+    open_ticket = _open_ticket_for(check, data.kind)
+    if open_ticket is not None:
+        ticket, reference = _attach(
+            ticket=open_ticket,
+            data=data,
+            check=check,
+            actor=actor,
+            request_id=request_id,
+            acknowledge=acknowledge,
+        )
+    else:
+        ticket = _create(
+            data=data,
+            check=check,
+            answer_hash=answer_hash,
+            actor=actor,
+            request_id=request_id,
+            acknowledge=acknowledge,
+        )
+        reference = ticket.reference
+    if data.kind == TicketKind.RECOVERY and data.requested_email:
+        _secret_answer_outcome(
+            ticket=ticket, data=data, check=check, answer_ok=answer_ok, request_id=request_id
+        )
+    if acknowledge:
+        outbox_enqueue(
+            template=EmailTemplate.ACKNOWLEDGMENT,
+            recipient=data.email,
+            language=data.language,
+            ticket=ticket,
+            # This submission's own reference and typed name: an attached repeat request must
+            # not be answered with the open ticket's reference or name (no oracle).
+            context={
+                "reference": reference,
+                "typed_name": f"{data.first_name} {data.last_name}".strip(),
+            },
+        )
+    return Intake(ticket=ticket, reference=reference, attached=open_ticket is not None)
+
+
+def request_submit(
+    *, data: RequestData, actor: Account | None = None, request_id: str = ""
+) -> Ticket:
+    """Compatibility entry point (desk, scripts): the ticket the request became or joined."""
+    return request_intake(data=data, actor=actor, request_id=request_id).ticket
+
+
+def _open_ticket_for(check: RegistryCheck, kind: str) -> Ticket | None:
+    """The member's open ticket of this kind; the same query runs when no member was found."""
+    member_pk = check.member.pk if check.member is not None else NO_ROW
+    return (
+        Ticket.objects.select_for_update()
+        .filter(member_id=member_pk, kind=kind, state__in=OPEN_STATES)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def _intake_data(data: RequestData, check: RegistryCheck, acknowledge: bool) -> dict[str, Any]:
+    extra: dict[str, Any] = {"match_result": check.result}
+    if data.topic:
+        extra["topic"] = data.topic
+    if not acknowledge:
+        extra["acknowledgment"] = "skipped_address_limit"
+    return extra
+
+
+def _create(
+    *,
+    data: RequestData,
+    check: RegistryCheck,
+    answer_hash: str,
+    actor: Account | None,
+    request_id: str,
+    acknowledge: bool,
+) -> Ticket:
     ticket = Ticket(
         kind=data.kind,
         channel=data.channel,
@@ -68,7 +179,7 @@ def request_submit(
         submitted_email=data.email,
         requested_email=data.requested_email,
         secret_question=data.secret_question,
-        secret_answer_hash=answer_hash if data.kind == TicketKind.REGISTRATION else "",
+        secret_answer_hash=answer_hash,
         message=data.message,
         member=check.member,
         match_result=check.result,
@@ -82,21 +193,115 @@ def request_submit(
         actor=actor,
         to_state=ticket.state,
         reason=data.channel,
-        data={"match_result": check.result},
+        data=_intake_data(data, check, acknowledge),
         request_id=request_id,
     )
-    if not check.is_clean_match:
+    ticket_transition(
+        ticket=ticket,
+        transition_name=(
+            "pass_registry_check" if check.is_clean_match else "flag_mismatch_at_intake"
+        ),
+        actor=None,
+        reason=check.result,
+        request_id=request_id,
+    )
+    return ticket
+
+
+def _attach(
+    *,
+    ticket: Ticket,
+    data: RequestData,
+    check: RegistryCheck,
+    actor: Account | None,
+    request_id: str,
+    acknowledge: bool,
+) -> tuple[Ticket, str]:
+    """Record a repeat request in the open ticket's history under a fresh alias reference."""
+    alias = RequestAlias.objects.create(
+        reference=new_reference(data.kind), ticket=ticket, channel=data.channel
+    )
+    extra = _intake_data(data, check, acknowledge)
+    extra.update(
+        {
+            "alias": alias.reference,
+            "submitted": {
+                "last_name": data.last_name,
+                "first_name": data.first_name,
+                "birth_date": data.birth_date.isoformat() if data.birth_date else "",
+                "email": data.email,
+                "requested_email": data.requested_email,
+            },
+            "comparison": check.details.get("comparison", {}),
+        }
+    )
+    event_record(
+        ticket=ticket,
+        kind=EventKind.ATTACHED,
+        actor=actor,
+        from_state=ticket.state,
+        to_state=ticket.state,
+        reason=data.channel,
+        body=data.message,
+        data=extra,
+        request_id=request_id,
+    )
+    return ticket, alias.reference
+
+
+def _secret_answer_outcome(
+    *,
+    ticket: Ticket,
+    data: RequestData,
+    check: RegistryCheck,
+    answer_ok: bool,
+    request_id: str,
+) -> None:
+    """Count the try on the request; after the last one the self-service change is closed."""
+    max_tries = settings.GUICHET_SECRET_ANSWER_MAX_TRIES
+    if ticket.secret_answer_failures >= max_tries:
+        event_record(
+            ticket=ticket, kind=EventKind.SECRET_ANSWER, reason="closed", request_id=request_id
+        )
+        return
+    account = check.account
+    if answer_ok and account is not None:
+        ticket.secret_answer_verified = True
+        ticket.requested_email = data.requested_email
+        ticket.save(update_fields=["secret_answer_verified", "requested_email"])
+        event_record(
+            ticket=ticket, kind=EventKind.SECRET_ANSWER, reason="right", request_id=request_id
+        )
+        return
+    ticket.secret_answer_failures += 1
+    ticket.secret_answer_verified = False
+    ticket.save(update_fields=["secret_answer_failures", "secret_answer_verified"])
+    event_record(
+        ticket=ticket,
+        kind=EventKind.SECRET_ANSWER,
+        reason="wrong",
+        data={"failures": ticket.secret_answer_failures},
+        request_id=request_id,
+    )
+    if account is not None:
+        # A wrong answer counts like a failed login on the account (OWASP Security Questions).
+        login_failure_record(portal="member", username=account.username)
+    if ticket.secret_answer_failures < max_tries:
+        return
+    # Last try used: the e-mail can now only be changed by support, and the owner is told.
+    if ticket.state == TicketState.PENDING:
         ticket_transition(
             ticket=ticket,
             transition_name="flag_mismatch_at_intake",
             actor=None,
-            reason=check.result,
+            reason="secret_answer_tries_exhausted",
             request_id=request_id,
         )
-    outbox_enqueue(
-        template=EmailTemplate.ACKNOWLEDGMENT,
-        recipient=data.email,
-        language=data.language,
-        ticket=ticket,
-    )
-    return ticket
+    if account is not None and account.email:
+        outbox_enqueue(
+            template=EmailTemplate.SECRET_ANSWER_LOCKED,
+            recipient=account.email,
+            language=ticket.language,
+            ticket=ticket,
+            account=account,
+        )

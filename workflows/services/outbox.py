@@ -59,7 +59,7 @@ def outbox_dispatch(*, message_id: int) -> bool:
 def outbox_due_ids(*, now: Any = None, limit: int = 500) -> list[int]:
     """Messages the sweep must re-dispatch: pending and due, or claimed by a vanished worker."""
     now = now or timezone.now()
-    stale = now - timedelta(seconds=30)
+    stale = now - timedelta(seconds=settings.GUICHET_OUTBOX_SWEEP_GRACE_SECONDS)
     return list(
         OutboxMessage.objects.filter(
             Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now, created_at__lte=stale)
@@ -102,11 +102,17 @@ def outbox_mark_sent(*, message: OutboxMessage) -> None:
             )
 
 
-def outbox_mark_failed(*, message: OutboxMessage, error: str) -> None:
-    """Schedule a retry with exponential backoff, or give up after the last attempt."""
+def outbox_retry_delay(*, attempts: int) -> timedelta:
+    """Exponential backoff from the configured base, capped at one hour."""
+    base = settings.GUICHET_OUTBOX_RETRY_BASE_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
+
+
+def outbox_mark_failed(*, message: OutboxMessage, error: str, permanent: bool = False) -> None:
+    """Schedule a retry with exponential backoff, or give up (last attempt or permanent error)."""
     now = timezone.now()
-    final = message.attempts >= settings.GUICHET_OUTBOX_MAX_ATTEMPTS
-    delay = timedelta(seconds=min(30 * 2 ** (message.attempts - 1), 3600))
+    final = permanent or message.attempts >= settings.GUICHET_OUTBOX_MAX_ATTEMPTS
+    delay = outbox_retry_delay(attempts=message.attempts)
     with transaction.atomic():
         updated = OutboxMessage.objects.filter(
             pk=message.pk, status=OutboxStatus.SENDING, attempts=message.attempts
@@ -116,6 +122,8 @@ def outbox_mark_failed(*, message: OutboxMessage, error: str) -> None:
             lease_until=None,
             last_error=error[:500],
         )
+        if updated and final:
+            logger.error("outbox message %s failed permanently: %s", message.pk, error[:200])
         if updated and message.ticket_id:
             ticket = Ticket.objects.select_for_update().get(pk=message.ticket_id)
             event_record(
@@ -150,4 +158,5 @@ __all__ = [
     "outbox_enqueue",
     "outbox_mark_failed",
     "outbox_mark_sent",
+    "outbox_retry_delay",
 ]

@@ -1,0 +1,58 @@
+"""Recompute every ticket's history hash chain and name the tickets whose history was altered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tickets.models import Ticket, TicketEvent
+
+
+def history_breaks(*, ticket_ids: list[int] | None = None) -> dict[int, list[str]]:
+    """Map ticket id -> what is wrong in its chain (edited row, removed or reordered row)."""
+    events = TicketEvent.objects.order_by("ticket_id", "created_at", "id")
+    if ticket_ids is not None:
+        events = events.filter(ticket_id__in=ticket_ids)
+    problems: dict[int, list[str]] = {}
+    current: int | None = None
+    previous = ""
+    for event in events.iterator(chunk_size=2000):
+        if event.ticket_id != current:
+            current, previous = event.ticket_id, ""
+        if event.previous_hash != previous:
+            problems.setdefault(event.ticket_id, []).append(
+                f"event {event.pk}: chain broken (a row before it was changed or removed)"
+            )
+        if event.compute_hash() != event.row_hash:
+            problems.setdefault(event.ticket_id, []).append(
+                f"event {event.pk}: content does not match its hash"
+            )
+        previous = event.row_hash
+    return problems
+
+
+class Command(BaseCommand):
+    help = "Verify the history hash chain; exit 1 naming every ticket whose history changed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("references", nargs="*", help="Only these tickets (default: all).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ids = None
+        if options["references"]:
+            ids = list(
+                Ticket.objects.filter(reference__in=options["references"]).values_list(
+                    "pk", flat=True
+                )
+            )
+        problems = history_breaks(ticket_ids=ids)
+        checked = TicketEvent.objects.count() if ids is None else None
+        if not problems:
+            self.stdout.write(f"History intact ({checked or 'selected'} events checked).")
+            return
+        references = dict(Ticket.objects.filter(pk__in=problems).values_list("pk", "reference"))
+        for ticket_id, lines in sorted(problems.items()):
+            for line in lines:
+                self.stderr.write(f"{references.get(ticket_id, ticket_id)}: {line}")
+        raise CommandError(f"History altered on {len(problems)} ticket(s).", returncode=1)

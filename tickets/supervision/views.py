@@ -1,0 +1,194 @@
+"""Supervisors' views: figures, the filtered queue with reassignment, exports and the audit log."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from members.models import Account
+from tickets.filters import TicketFilter
+from tickets.models import OPEN_STATES, Ticket, TicketEvent
+from tickets.supervision import exports
+from tickets.supervision import render as tables_html
+from tickets.supervision.charts import flow_chart
+from tickets.supervision.filters import AuditFilter, filters_slug
+from tickets.supervision.forms import ReassignForm
+from tickets.supervision.selectors import supervision_figures
+from tickets.supervision.services import (
+    BULK_LIMIT,
+    BulkOutcome,
+    claims_release_stale,
+    tickets_reassign,
+)
+
+security_log = logging.getLogger("guichet.security")
+PAGE_SIZE = 50
+
+
+def supervisor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users go to the desk login; anyone without `view_supervision` gets 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect(f"{reverse('desk_login')}?next={request.path}")
+        if not (user.is_active and user.is_staff and user.has_perm("tickets.view_supervision")):
+            security_log.warning("supervision refused user=%s path=%s", user.pk, request.path)
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _queue(request: HttpRequest) -> tuple[TicketFilter, Any]:
+    """The desk's filtered queue; an invalid filter selects nothing (never more than asked)."""
+    filterset = TicketFilter(request.GET, queryset=Ticket.objects.all(), request=request)
+    queryset = filterset.qs if filterset.is_valid() else Ticket.objects.none()
+    return filterset, queryset
+
+
+def _audit(request: HttpRequest) -> tuple[AuditFilter, Any]:
+    filterset = AuditFilter(request.GET, queryset=TicketEvent.objects.all())
+    queryset = filterset.qs if filterset.is_valid() else TicketEvent.objects.none()
+    return filterset, queryset
+
+
+@supervisor_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    figures = supervision_figures(now=timezone.now())
+    figures["chart"] = flow_chart(figures["flow"])
+    figures["flow_rows"] = tables_html.flow_rows(figures["flow"])
+    figures["promise_rows"] = tables_html.promise_rows(figures["promise"].days)
+    figures["people_rows"] = tables_html.people_rows(figures["people"].rows)
+    return render(request, "supervision/dashboard.html", figures)
+
+
+@supervisor_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    filterset, queryset = _queue(request)
+    tickets = list(
+        queryset.select_related("assignee")
+        .only("reference", "kind", "state", "created_at", "claimed_at", "assignee__username")
+        .order_by("created_at", "id")[: PAGE_SIZE + 1]
+    )
+    return render(
+        request,
+        "supervision/queue.html",
+        {
+            "filter": filterset,
+            "tickets": tickets[:PAGE_SIZE],
+            "more": len(tickets) > PAGE_SIZE,
+            "form": ReassignForm(),
+            "query": request.GET.urlencode(),
+            "bulk_limit": BULK_LIMIT,
+        },
+    )
+
+
+def _report(request: HttpRequest, outcome: BulkOutcome, done_message: str) -> None:
+    if outcome.done:
+        messages.success(request, done_message % {"n": len(outcome.done)})
+    if outcome.refused:
+        messages.error(
+            request,
+            _("Not done (decided meanwhile or not allowed): %(refs)s")
+            % {"refs": ", ".join(sorted(outcome.refused))},
+        )
+
+
+@supervisor_required
+@require_POST
+def reassign(request: HttpRequest) -> HttpResponse:
+    """Reassign the ticked tickets, or every open ticket of the filtered queue (bounded)."""
+    form = ReassignForm(request.POST)
+    back = f"{reverse('supervision_queue')}?{request.GET.urlencode()}"
+    if not form.is_valid():
+        for error in form.errors.get("__all__", []) or [_("Choose an agent and tickets.")]:
+            messages.error(request, error)
+        return redirect(back)
+    references = form.cleaned_data["reference"]
+    if form.cleaned_data["scope"] == ReassignForm.FILTERED:
+        _filterset, queryset = _queue(request)
+        references = list(
+            queryset.filter(state__in=OPEN_STATES)
+            .order_by("created_at", "id")
+            .values_list("reference", flat=True)[:BULK_LIMIT]
+        )
+    actor: Account = request.user  # type: ignore[assignment]
+    outcome = tickets_reassign(
+        references=references,
+        actor=actor,
+        assignee=form.cleaned_data["assignee"],
+        request_id=request.headers.get("X-Request-Id", "")[:64],
+    )
+    _report(request, outcome, _("%(n)s ticket(s) reassigned."))
+    return redirect(back)
+
+
+@supervisor_required
+@require_POST
+def release_stale(request: HttpRequest) -> HttpResponse:
+    actor: Account = request.user  # type: ignore[assignment]
+    outcome = claims_release_stale(
+        actor=actor, request_id=request.headers.get("X-Request-Id", "")[:64]
+    )
+    _report(request, outcome, _("%(n)s stale claim(s) released."))
+    return redirect("supervision")
+
+
+@supervisor_required
+@require_GET
+def export_queue(request: HttpRequest) -> HttpResponse:
+    filterset, queryset = _queue(request)
+    return exports.queue_export(queryset, slug=filters_slug(filterset))
+
+
+@supervisor_required
+@require_GET
+def export_audit(request: HttpRequest) -> HttpResponse:
+    filterset, queryset = _audit(request)
+    return exports.audit_export(queryset, slug=filters_slug(filterset))
+
+
+@supervisor_required
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    """Latest events first; `before` (an event id) pages backwards without counting the table."""
+    filterset, queryset = _audit(request)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        queryset = queryset.filter(id__lt=int(before))
+    events = list(
+        queryset.select_related("ticket", "actor")
+        .only(
+            "created_at", "kind", "from_state", "to_state", "actor_kind", "reason",
+            "ticket__reference", "ticket__kind", "actor__username",
+        )
+        .order_by("-id")[: PAGE_SIZE + 1]
+    )  # fmt: skip
+    params = request.GET.copy()
+    params.pop("before", None)
+    return render(
+        request,
+        "supervision/audit.html",
+        {
+            "filter": filterset,
+            "events": events[:PAGE_SIZE],
+            "next_before": events[PAGE_SIZE - 1].pk if len(events) > PAGE_SIZE else None,
+            "query": params.urlencode(),
+        },
+    )
