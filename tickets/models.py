@@ -76,6 +76,11 @@ def new_reference(kind: str) -> str:
     return f"{kind}-{body}"
 
 
+def system_only(instance: object, user: object) -> bool:
+    """Permission of the transitions only the system runs (intake check, expiry): no person."""
+    return False
+
+
 class TicketQuerySet(models.QuerySet["Ticket"]):
     def open(self) -> TicketQuerySet:
         return self.filter(state__in=OPEN_STATES)
@@ -283,11 +288,17 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=TicketState.PENDING,
         target=TicketState.IDENTITY_MISMATCH,
+        permission=system_only,
     )
     def flag_mismatch_at_intake(self) -> None:
         """The registry check at intake was not a clean match."""
 
-    @transition(field=state, source=TicketState.PENDING, target=TicketState.PENDING)
+    @transition(
+        field=state,
+        source=TicketState.PENDING,
+        target=TicketState.PENDING,
+        permission=system_only,
+    )
     def pass_registry_check(self) -> None:
         """The registry check at intake was a clean match: recorded, the ticket stays pending.
 
@@ -318,7 +329,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         self.decided_at = timezone.now()
         self.rejection_reason = reason
 
-    @transition(field=state, source=list(OPEN_STATES), target=TicketState.REJECTED)
+    @transition(
+        field=state,
+        source=list(OPEN_STATES),
+        target=TicketState.REJECTED,
+        permission=system_only,
+    )
     def expire(self) -> None:
         """The system rejects a request left without a decision for too long."""
         self.decided_at = timezone.now()

@@ -132,6 +132,8 @@ class RegistrationForm(_IdentityForm):
         label=_("Answer to the secret question"),
         max_length=100,
         min_length=2,
+        # Never echoed back into the page when the form returns with an error.
+        widget=forms.PasswordInput(render_value=False),
         help_text=_("Used if you lose your codes. Case and accents do not count."),
     )
     accept_terms = forms.BooleanField(
@@ -176,6 +178,7 @@ class RecoveryForm(_IdentityForm):
         label=_("Answer to your secret question"),
         required=False,
         max_length=100,
+        widget=forms.PasswordInput(render_value=False),
         help_text=_("Only if your e-mail address no longer works. Case and accents do not count."),
     )
 

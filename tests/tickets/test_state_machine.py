@@ -18,6 +18,7 @@ ALL_STATES = list(S)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "flag_mismatch": ((), {S.PENDING: S.IDENTITY_MISMATCH}),
     "flag_mismatch_at_intake": ((), {S.PENDING: S.IDENTITY_MISMATCH}),
+    # The clean-match path at intake records a transition too (equal work on every path).
     "pass_registry_check": ((), {S.PENDING: S.PENDING}),
     "confirm": ((), {S.PENDING: S.CONFIRMED, S.IDENTITY_MISMATCH: S.CONFIRMED}),
     "reject": (
@@ -172,3 +173,15 @@ def test_a_stale_copy_cannot_overwrite_a_newer_state() -> None:
     with pytest.raises(ConcurrentTransition), transaction.atomic():
         stale.save()
     assert Ticket.objects.get(pk=ticket.pk).state == S.REJECTED
+
+
+@pytest.mark.parametrize("name", ["flag_mismatch_at_intake", "pass_registry_check", "expire"])
+def test_no_person_may_run_a_system_transition(agent: Account, name: str) -> None:
+    ticket = _ticket_in(S.PENDING)
+    supervisor = StaffFactory(groups=["supervisors", "agents"])
+    for person in (agent, supervisor):
+        assert not has_transition_perm(getattr(ticket, name), person)
+        with pytest.raises(TicketActionError) as refused:
+            ticket_transition(ticket=ticket, transition_name=name, actor=person)
+        assert refused.value.code == "forbidden"
+    assert Ticket.objects.get(pk=ticket.pk).state == S.PENDING
