@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint fmt worker beat migrate messages screenshots benchmark-desk clean
+.PHONY: help install run test test-unit lint fmt worker beat migrate messages screenshots benchmark-desk benchmark-supervisor clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -49,8 +49,16 @@ migrate: $(STAMP) ## apply database migrations
 	$(BIN)/python manage.py migrate
 
 messages: $(STAMP) ## refresh and compile the translation catalogues
-	DEBUG=1 $(BIN)/python manage.py makemessages -l fr -l en --no-obsolete --ignore=.venv --ignore=var
+	DEBUG=1 $(BIN)/python manage.py makemessages -l fr -l en --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=tests --ignore=docs --ignore=scripts --ignore=benchmarks --ignore=build --ignore=test-artifacts
 	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
+
+benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (DATABASE_URL, default guichet_bench; EMPTIES it)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
+		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000}
+
+benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; EMPTIES its tickets)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \
+		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000}
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

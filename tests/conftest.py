@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -62,3 +64,15 @@ def member_client(member_account: Account) -> Client:
 def _fresh_cache() -> None:
     """Abuse-limit counters live in the cache: every test starts with none spent."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process_unless_integration(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run Celery tasks in-process even when REDIS_URL is set (`.ci/run` sets it for
+    the whole suite); tests marked `integration` publish to Redis for a real worker to run."""
+    from desk.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = request.node.get_closest_marker("integration") is None
+    yield
+    app.conf.task_always_eager = previous

@@ -245,6 +245,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 name="ticket_name_key_idx",
                 opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
             ),
+            # Desk search by name, results in name order: last_name_key >= %s AND
+            # last_name_key < %s [AND LIKE] ORDER BY last_name_key, created_at, id LIMIT n
+            # (an index range in order: no sort, only the page's rows read).
+            models.Index(
+                fields=["last_name_key", "created_at", "id"], name="ticket_name_created_idx"
+            ),
             # Desk search by NIR: submitted_nir = %s.
             models.Index(fields=["submitted_nir"], name="ticket_sub_nir_idx"),
             # Desk search by e-mail: lower(submitted_email) = lower(%s).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +27,19 @@ QUEUE_COLUMNS = (
     "submitted_first_name",
     "submitted_member_number",
     "match_result",
+    "last_name_key",
     "assignee__username",
 )
-# Sort keys a queue accepts: each is the leading column of the queue's index after its
-# equality filters, so ORDER BY … LIMIT reads the index in order (forwards or backwards).
-SORT_FIELDS = ("created_at", "decided_at")
+# Sort keys a queue accepts, each with the columns it orders by (then id). Each is led by an
+# index after the queue's equality filters, so ORDER BY … LIMIT reads an index in order:
+# received/decided by the queue indexes, "name" (a name search: last name, then oldest first)
+# by ticket_name_created_idx, whose range on last_name_key is the search itself.
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    "created_at": ("created_at",),
+    "decided_at": ("decided_at",),
+    "name": ("last_name_key", "created_at"),
+}
+SORT_FIELDS = tuple(SORT_KEYS)
 PER_PAGE = 50
 
 
@@ -51,39 +61,55 @@ class KeysetPage:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _encode_cursor(ticket: Ticket, sort_field: str) -> str:
-    value: datetime.datetime = getattr(ticket, sort_field)
-    return f"{value.isoformat()}~{ticket.pk}"
+def _encode_cursor(ticket: Ticket, fields: tuple[str, ...]) -> str:
+    values = [getattr(ticket, f) for f in fields]
+    payload = [v.isoformat() if isinstance(v, datetime.datetime) else v for v in values]
+    raw = json.dumps([*payload, ticket.pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(raw: str) -> tuple[datetime.datetime, int] | None:
+def decode_cursor(raw: str, fields: tuple[str, ...] = ("created_at",)) -> list[Any] | None:
     """Parse a cursor from the query string; anything malformed means "no cursor"."""
-    value, sep, pk = raw.partition("~")
-    if not sep or not pk.isascii() or not pk.isdigit() or len(pk) > 19:
-        return None
     try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError):
         return None
-    if moment.tzinfo is None:
+    if not isinstance(data, list) or len(data) != len(fields) + 1:
         return None
-    return moment, int(pk)
+    *values, pk = data
+    if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < 2**63:
+        return None
+    parsed: list[Any] = []
+    for name, value in zip(fields, values, strict=True):
+        if not isinstance(value, str) or len(value) > 200:
+            return None
+        if name == "last_name_key":
+            parsed.append(value)
+            continue
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            return None
+        parsed.append(moment)
+    return [*parsed, pk]
 
 
-def _beyond(sort_field: str, moment: datetime.datetime, pk: int, *, forwards: bool) -> Q:
-    """Rows strictly after (moment, pk) in the scan direction.
+def _beyond(fields: tuple[str, ...], key: list[Any], *, forwards: bool) -> Q:
+    """Rows strictly after `key` (values of fields, then id) in the scan direction.
 
-    Written as `f >= m AND (f > m OR id > pk)` rather than a bare OR so that the first term is
-    an index range condition: PostgreSQL starts the scan at the cursor instead of filtering
-    from the start of the index.
+    Written as `f1 >= v1 AND (f1 > v1 OR (f1 = v1 AND f2 > v2) OR …)` rather than a bare OR
+    so that the first term is an index range condition: PostgreSQL starts the scan at the
+    cursor instead of filtering from the start of the index.
     """
-    if forwards:
-        return Q(**{f"{sort_field}__gte": moment}) & (
-            Q(**{f"{sort_field}__gt": moment}) | Q(pk__gt=pk)
-        )
-    return Q(**{f"{sort_field}__lte": moment}) & (
-        Q(**{f"{sort_field}__lt": moment}) | Q(pk__lt=pk)
-    )
+    gt, ge = ("gt", "gte") if forwards else ("lt", "lte")
+    columns = (*fields, "pk")
+    after = Q(pk__in=[])
+    for i, column in enumerate(columns):
+        equal = dict(zip(columns[:i], key[:i], strict=True))
+        after |= Q(**equal, **{f"{column}__{gt}": key[i]})
+    return Q(**{f"{fields[0]}__{ge}": key[0]}) & after
 
 
 def keyset_page(
@@ -96,21 +122,23 @@ def keyset_page(
 ) -> KeysetPage:
     """Fetch one page ordered by (sort field, id) starting after/before a cursor; one query."""
     descending = sort.startswith("-")
-    sort_field = sort.lstrip("-")
-    if sort_field not in SORT_FIELDS:
-        sort_field, descending = "created_at", False
-    sort = f"-{sort_field}" if descending else sort_field
-    if sort_field != "created_at":
-        queryset = queryset.filter(**{f"{sort_field}__isnull": False})
-    after_key = decode_cursor(after) if after else None
-    before_key = decode_cursor(before) if before and after_key is None else None
+    sort_key = sort.lstrip("-")
+    if sort_key not in SORT_KEYS:
+        sort_key, descending = "created_at", False
+    fields = SORT_KEYS[sort_key]
+    sort = f"-{sort_key}" if descending else sort_key
+    if sort_key == "decided_at":
+        queryset = queryset.filter(decided_at__isnull=False)
+    after_key = decode_cursor(after, fields) if after else None
+    before_key = decode_cursor(before, fields) if before and after_key is None else None
     # Walking backwards (the "previous" link) reads the index the other way, then flips.
     backwards = before_key is not None
     forwards_in_index = descending == backwards
-    order = (sort_field, "id") if forwards_in_index else (f"-{sort_field}", "-id")
+    columns = (*fields, "id")
+    order = columns if forwards_in_index else tuple(f"-{c}" for c in columns)
     cursor = after_key or before_key
     if cursor is not None:
-        queryset = queryset.filter(_beyond(sort_field, *cursor, forwards=forwards_in_index))
+        queryset = queryset.filter(_beyond(fields, cursor, forwards=forwards_in_index))
     rows = list(queryset.order_by(*order)[: per_page + 1])
     has_more = len(rows) > per_page
     rows = rows[:per_page]
@@ -118,7 +146,7 @@ def keyset_page(
         rows.reverse()
     if not rows:
         return KeysetPage(rows=[], sort=sort)
-    first, last = _encode_cursor(rows[0], sort_field), _encode_cursor(rows[-1], sort_field)
+    first, last = _encode_cursor(rows[0], fields), _encode_cursor(rows[-1], fields)
     if backwards:
         return KeysetPage(
             rows=rows, next_cursor=last, previous_cursor=first if has_more else "", sort=sort

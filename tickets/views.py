@@ -187,6 +187,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     filterset = TicketFilter(request.GET, queryset=queue_tickets(), request=request)
     queue_key = filterset.queue_key
     default_sort = "decided_at" if queue_key == "decided_today" else "created_at"
+    if filterset.is_name_search:
+        default_sort = "name"
     page = keyset_page(
         filterset.qs,
         sort=request.GET.get("sort", default_sort),

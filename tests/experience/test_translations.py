@@ -22,25 +22,32 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{\{\s*(\w+)\s*\}\}")
 def merged_catalogue(tmp_path_factory: pytest.TempPathFactory) -> polib.POFile:
     """The committed French catalogue merged with every msgid the code holds today.
 
-    makemessages runs on a copy, so the test never rewrites the committed file; a string added
-    to a template or module without a translation shows up here as untranslated.
+    makemessages writes into any `locale/` folder it walks past, so it runs in a scratch folder
+    that links to the sources but not to `locale/`: the committed catalogue is only read. A
+    string added to a template or module without a translation shows up as untranslated.
     """
     assert CATALOGUE.is_file(), (
         f"{CATALOGUE.relative_to(settings.BASE_DIR)} is missing: run `make messages` "
         "and translate every entry"
     )
-    locale_dir = tmp_path_factory.mktemp("locale")
-    target = locale_dir / "fr" / "LC_MESSAGES" / "django.po"
+    workdir = tmp_path_factory.mktemp("sources")
+    base = Path(settings.BASE_DIR)
+    for entry in base.iterdir():
+        if entry.name in IGNORED or entry.name in ("locale", ".git") or entry.name.startswith("."):
+            continue
+        (workdir / entry.name).symlink_to(entry)
+    target = workdir / "catalogue" / "fr" / "LC_MESSAGES" / "django.po"
     target.parent.mkdir(parents=True)
     shutil.copy(CATALOGUE, target)
     mp = pytest.MonkeyPatch()
-    mp.chdir(settings.BASE_DIR)
+    mp.chdir(workdir)
     try:
-        with override_settings(LOCALE_PATHS=[locale_dir]):
+        with override_settings(LOCALE_PATHS=[workdir / "catalogue"]):
             call_command(
                 "makemessages",
                 locale=["fr"],
-                ignore_patterns=IGNORED,
+                ignore_patterns=[*IGNORED, "catalogue"],
+                symlinks=True,
                 no_obsolete=True,
                 verbosity=0,
             )

@@ -1,8 +1,8 @@
 """Integration harness: PostgreSQL, Redis, a real Celery worker, an SMTP sink, the app over HTTP.
 
 Every test under tests/integration is marked `integration`, runs against a transactional test
-database (the worker is another process and must see committed rows; groups from the data
-migration are restored by serialized rollback), and skips with a reason unless DATABASE_URL is
+database (the worker is another process and must see committed rows; the staff groups of the
+data migration are put back before each test), and skips with a reason unless DATABASE_URL is
 PostgreSQL and REDIS_URL is set — under CI=true it fails instead.
 
 Fixtures, from the bottom up:
@@ -30,6 +30,7 @@ from tests.integration.harness import (
     HttpClient,
     ScanReport,
     SmtpSink,
+    ensure_staff_groups,
     redis_flush,
     require_services,
     worker_env,
@@ -58,8 +59,14 @@ def integration_services_gate() -> None:
 
 
 @pytest.fixture(autouse=True)
-def integration_db(transactional_db: None, django_db_serialized_rollback: None) -> None:
-    """Committed transactions (other processes see the rows) and the migration's groups restored."""
+def integration_db(transactional_db: None) -> None:
+    """Committed transactions (other processes see the rows), with the staff groups in place.
+
+    A transactional test ends with a flush that also empties what the data migration made, and
+    serialized rollback does not survive other transactional tests (browser) in the same session,
+    so the groups and permissions are put back before each test.
+    """
+    ensure_staff_groups()
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +82,19 @@ def _fresh_cache() -> None:
     for key in client.scan_iter(match=f"{prefix}:*", count=500):
         if not key.endswith(b":worker-heartbeat"):
             client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def tasks_to_broker() -> Iterator[None]:
+    """Tasks the web side queues go to the real Redis broker, never run in-process, so the real
+    worker is what sends every e-mail (unit tests run them eagerly: see tests/conftest.py)."""
+    from desk.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    assert app.conf.broker_url == os.environ["REDIS_URL"]
+    yield
+    app.conf.task_always_eager = previous
 
 
 @pytest.fixture(autouse=True)
@@ -222,7 +242,6 @@ def celery_worker(
     from desk.celery import app
 
     redis_url = os.environ["REDIS_URL"]
-    assert app.conf.task_always_eager is False, "the test process would run tasks in-process"
     assert app.conf.broker_url == redis_url, "the test process would not publish to REDIS_URL"
     redis_flush(redis_url)
     worker = start_worker("worker", smtp_server=smtp_server, directory=integration_tmp)

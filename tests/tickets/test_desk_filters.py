@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from django.test import Client, RequestFactory, override_settings
@@ -15,6 +16,12 @@ from tickets.models import Channel, Ticket, TicketKind, TicketState
 from tickets.selectors import decode_cursor, keyset_page, queue_tickets
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    """Assertions read the English msgids; the site's default language is French."""
+    settings.LANGUAGE_CODE = "en"
 
 
 def _refs(data: dict[str, str], user: Account | None = None) -> set[str]:
@@ -186,6 +193,30 @@ class TestKeysetPaging:
         assert third.next_cursor == ""
         back = keyset_page(queue_tickets(), per_page=3, before=third.previous_cursor)
         assert [t.reference for t in back.rows] == [t.reference for t in second.rows]
+
+    def test_name_search_pages_in_name_then_age_order(self, agent_client: Client) -> None:
+        start = timezone.now() - datetime.timedelta(days=1)
+        names = ["Martinez", "Martin", "Martin", "Martineau", "Martín", "Martin"]
+        tickets = [
+            _set(_ticket(name), created_at=start + datetime.timedelta(minutes=n))
+            for n, name in enumerate(names)
+        ]
+        _ticket("Marty")
+        expected = [t.reference for t in sorted(tickets, key=lambda t: (t.last_name_key, t.pk))]
+        request = RequestFactory().get("/desk/", {"q": "MARTIN"})
+        filterset = TicketFilter(request.GET, queryset=queue_tickets(), request=request)
+        assert filterset.is_name_search
+        seen, after = [], ""
+        for _ in range(3):
+            page = keyset_page(filterset.qs, sort="name", per_page=2, after=after)
+            seen += [t.reference for t in page.rows]
+            after = page.next_cursor
+        assert seen == expected and after == ""
+        body = agent_client.get("/desk/", {"q": "martin"}).content.decode()
+        assert [body.index(ref) for ref in expected] == sorted(body.index(r) for r in expected)
+
+    def test_a_name_ending_in_the_last_code_point_does_not_fail(self) -> None:
+        assert _refs({"q": "a\U0010ffff"}) == set()
 
     def test_newest_first(self) -> None:
         old, new = _ticket(), _ticket()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -11,6 +12,12 @@ from members.models import AccountStatus, Coverage, CoverageKind
 from tests.factories import MemberAccountFactory, MemberFactory, TicketFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    """Assertions read the English msgids; the site's default language is French."""
+    settings.LANGUAGE_CODE = "en"
 
 
 def _search(client: Client, query: str) -> str:
@@ -48,9 +55,7 @@ def test_member_page_shows_coverages_eligibility_account_and_tickets(
 ) -> None:
     account = MemberAccountFactory()
     member = account.member
-    Coverage.objects.create(
-        member=member, kind=CoverageKind.RETIREE, end=datetime.date(2001, 1, 1)
-    )
+    Coverage.objects.create(member=member, kind=CoverageKind.RETIREE, end=datetime.date(2001, 1, 1))
     ticket = TicketFactory(member=member)
     account.status = AccountStatus.CLOSED
     account.save()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -10,6 +12,12 @@ from tests.factories import TicketFactory
 from tickets.models import EventKind, Ticket, TicketState
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    """Assertions read the English msgids; the site's default language is French."""
+    settings.LANGUAGE_CODE = "en"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -17,6 +18,13 @@ from tickets.services import event_record
 from workflows.models import EmailTemplate, OutboxMessage
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    """Assertions read the English msgids; the site's default language is French."""
+    settings.LANGUAGE_CODE = "en"
+
 
 TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)", re.I)
 MAX_QUERIES = 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -15,6 +16,12 @@ from tickets.services import event_record
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    """Assertions read the English msgids; the site's default language is French."""
+    settings.LANGUAGE_CODE = "en"
 
 
 def _page(client: Client, ticket: Ticket) -> str:

@@ -142,3 +142,15 @@ def test_rollups_of_closed_days_give_the_same_figures(desk: Desk, figures: dict[
     assert again["flow"] == figures["flow"]
     assert again["promise"].days == figures["promise"].days
     assert again["people"].rows == figures["people"].rows
+
+
+def test_the_hourly_task_fills_the_window_then_refreshes_the_last_days(settings: Any) -> None:
+    from desk.celery import app
+    from tickets.supervision.tasks import supervision_rollup
+
+    assert "tickets.supervision.tasks.supervision_rollup" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert supervision_rollup.name in app.tasks
+    assert supervision_rollup() == 29
+    assert supervision_rollup() == settings.GUICHET_ROLLUP_REFRESH_DAYS

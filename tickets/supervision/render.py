@@ -13,10 +13,13 @@ from functools import lru_cache
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from tickets.templatetags.supervision import duration, percent
 
@@ -67,5 +70,27 @@ def people_rows(rows: Sequence[dict[str, Any]]) -> SafeString:
                 duration(r["median_handling_seconds"]),
             )
             for r in rows
+        ),
+    )  # fmt: skip
+
+
+def _ticket_link(reference: str) -> SafeString:
+    return format_html('<a href="{}">{}</a>', reverse("desk_ticket", args=[reference]), reference)
+
+
+def troubled_rows(messages: Sequence[Any]) -> SafeString:
+    """E-mails failed or retrying, each linked to its ticket."""
+    failed, retrying = _("Failed"), _("Retrying")
+    return format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                _ticket_link(m.ticket.reference) if m.ticket_id else "—",
+                m.get_template_display(), failed if m.status == "failed" else retrying,
+                m.attempts, Truncator(m.last_error).chars(80),
+                date_format(timezone.localtime(m.created_at), "SHORT_DATETIME_FORMAT"),
+            )
+            for m in messages
         ),
     )  # fmt: skip

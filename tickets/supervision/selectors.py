@@ -30,6 +30,8 @@ from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 WINDOW_DAYS = 30
 # People: per agent and day over the last week (20 agents x 7 days stays a readable table).
 PEOPLE_DAYS = 7
+# Failed or retrying e-mails listed (all are counted).
+TROUBLED_SHOWN = 20
 
 # (key, label, lower bound of the age) — the bucket holds tickets at least this old.
 AGE_BUCKETS: tuple[tuple[str, Any, dt.timedelta], ...] = (
@@ -456,7 +458,7 @@ def supervision_figures(*, now: dt.datetime) -> dict[str, Any]:
                     "ticket__reference",
                     "ticket__state",
                 )
-                .order_by("-created_at", "-id")[:50]
+                .order_by("-created_at", "-id")[:TROUBLED_SHOWN]
             ),
             troubled_total=troubled.count(),
         ),

@@ -73,6 +73,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     figures["flow_rows"] = tables_html.flow_rows(figures["flow"])
     figures["promise_rows"] = tables_html.promise_rows(figures["promise"].days)
     figures["people_rows"] = tables_html.people_rows(figures["people"].rows)
+    figures["troubled_rows"] = tables_html.troubled_rows(figures["promise"].troubled)
     return render(request, "supervision/dashboard.html", figures)
 
 

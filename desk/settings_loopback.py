@@ -1,0 +1,15 @@
+"""Production settings served by gunicorn over plain HTTP on loopback (fault tests, benchmarks).
+
+Everything as in production (Argon2id, Redis, DEBUG off, `__Host-` cookies) except what plain
+HTTP on 127.0.0.1 cannot do: no HTTPS redirect, and static files served without collectstatic.
+"""
+
+from desk.settings import *  # noqa: F403
+from desk.settings import STORAGES
+
+SECURE_SSL_REDIRECT = False
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True

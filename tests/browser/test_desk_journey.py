@@ -1,0 +1,97 @@
+"""An agent finds an identity mismatch, compares, rejects; another confirms; the e-mails arrive.
+
+Debian's chromium through Playwright against pytest-django's live server. The real-services
+harness (SMTP sink, Celery worker) lives under tests/integration and its fixtures do not reach
+this directory; tests/browser/conftest.py runs tasks in-process and keeps e-mails in Django's
+outbox, which is where this journey reads them. Marked `integration` like the other journeys:
+it skips without PostgreSQL and Redis (fails under CI=true).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core import mail
+
+from tests.factories import MemberFactory, StaffFactory
+from tests.integration.harness import require_services
+from tickets.models import Ticket, TicketKind, TicketState
+from workflows.services.intake import RequestData, request_submit
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def _submit(member_number: str, last_name: str, email: str) -> Ticket:
+    return request_submit(
+        data=RequestData(
+            kind=TicketKind.REGISTRATION,
+            member_number=member_number,
+            last_name=last_name,
+            first_name="Zoë",
+            birth_date=datetime.date(1980, 4, 12),
+            email=email,
+            secret_question="first_pet",
+            secret_answer="Médor",
+            language="en",
+        )
+    )
+
+
+def _log_in(page: Any, username: str) -> None:
+    page.goto("/desk/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "staff password 123")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/desk/$"))
+
+
+def test_reject_one_mismatch_confirm_another_and_the_member_is_told(
+    new_page: Callable[..., Any],
+) -> None:
+    require_services()
+    StaffFactory(username="alice")
+    StaffFactory(username="bob")
+    fraud = _submit(MemberFactory(last_name="Lefèvre").member_number, "Lefevbre", "x@example.org")
+    typo = _submit(MemberFactory(last_name="Martin").member_number, "Martinn", "zoe@example.org")
+    assert {fraud.state, typo.state} == {TicketState.IDENTITY_MISMATCH}
+    mail.outbox.clear()
+
+    alice = new_page("en")
+    _log_in(alice, "alice")
+    alice.get_by_role("link", name="Identity mismatches").click()
+    alice.get_by_role("link", name=fraud.reference).click()
+    marks = alice.locator("table.comparison mark").all_inner_texts()
+    assert "b" in marks and "è" in marks  # what differs, on both sides
+    alice.get_by_role("button", name="Claim").click()
+    alice.select_option("#reject-reason", "identity_not_confirmed")
+    alice.fill("#reject-comment", "Name and e-mail do not fit the registry")
+    alice.get_by_role("button", name="Reject").click()
+    assert alice.get_by_text("Rejected: the member will be told.").is_visible()
+
+    bob = new_page("en")
+    _log_in(bob, "bob")
+    bob.goto("/desk/?queue=mismatch")
+    assert bob.get_by_role("link", name=fraud.reference).count() == 0
+    bob.fill("#id_q", "martin")
+    bob.keyboard.press("Enter")
+    bob.get_by_role("link", name=typo.reference).click()
+    bob.get_by_role("button", name="Confirm identity and carry out").click()
+    assert bob.get_by_text("Confirmed: the outcome is on its way").is_visible()
+
+    fraud.refresh_from_db()
+    typo.refresh_from_db()
+    assert fraud.state == TicketState.REJECTED and fraud.decided_by.username == "alice"
+    assert typo.state == TicketState.CONFIRMED and typo.decided_by.username == "bob"
+    by_recipient = {message.to[0]: message for message in mail.outbox}
+    assert set(by_recipient) == {"x@example.org", "zoe@example.org"}
+    credentials = by_recipient["zoe@example.org"].body
+    assert typo.reference in credentials + by_recipient["zoe@example.org"].subject
+    assert typo.member.member_number in credentials.splitlines()
+    assert (
+        fraud.reference
+        in by_recipient["x@example.org"].subject + by_recipient["x@example.org"].body
+    )
