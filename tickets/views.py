@@ -96,9 +96,9 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         user = request.user
         if not user.is_authenticated:
             return redirect(f"{reverse('desk_login')}?{urlencode({'next': request.path})}")
-        # is_staff alone: a permission check here would cost two queries on every page;
-        # each action checks its own permission in its service.
-        if not (user.is_active and user.is_staff):
+        # Least privilege: staff outside the agents' (or supervisors') groups see no member data.
+        # The permission lookup is cached on the user for the rest of the request.
+        if not (user.is_active and user.is_staff and user.has_perm("tickets.view_ticket")):
             security_log.warning("desk access refused user=%s path=%s", user.pk, request.path)
             raise PermissionDenied
         return view(request, *args, **kwargs)
