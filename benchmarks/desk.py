@@ -489,7 +489,10 @@ def main(argv: list[str] | None = None) -> None:
 
         size = Ticket.objects.count()
         results = {size: measure(_pages(), args.repeat, args.warmup)}
-        print(report(results, args.members), flush=True)
+        text = report(results, args.members)
+        print(text, flush=True)
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps({"sizes": results, "markdown": text}, indent=2))
         return
     registry = reset(args.members)
     results: dict[int, dict[str, dict[str, float]]] = {}

@@ -5,7 +5,7 @@ HTTP on 127.0.0.1 cannot do: no HTTPS redirect, and static files served without 
 """
 
 from desk.settings import *  # noqa: F403
-from desk.settings import STORAGES
+from desk.settings import LOG_LEVEL, LOGGING, STORAGES
 
 SECURE_SSL_REDIRECT = False
 STORAGES = {
@@ -13,3 +13,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# LOG_LEVEL=DEBUG means every logger, the database's included (it is INFO in production).
+LOGGING = {
+    **LOGGING,
+    "loggers": {**LOGGING.get("loggers", {}), "django.db.backends": {"level": LOG_LEVEL}},
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 
 import factory
 from django.contrib.auth.models import Group
@@ -52,6 +53,29 @@ class MemberAccountFactory(factory.django.DjangoModelFactory):
             self.save()
 
 
+def ensure_staff_groups() -> None:
+    """Put back what migrations made and a transactional flush removed: content types,
+    permissions and the `agents` / `supervisors` groups of tickets' data migration (idempotent)."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Permission
+
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    migration = importlib.import_module("tickets.migrations.0002_groups")
+    for name, perms in (
+        ("agents", migration.AGENT_PERMISSIONS),
+        ("supervisors", migration.SUPERVISOR_PERMISSIONS),
+    ):
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(
+            *(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                for app_label, codename in perms
+            )
+        )
+
+
 class StaffFactory(factory.django.DjangoModelFactory):
     """A staff account in the `agents` group (pass groups=["supervisors"] for a supervisor)."""
 
@@ -69,7 +93,11 @@ class StaffFactory(factory.django.DjangoModelFactory):
             return
         self.save()
         for name in extracted if extracted is not None else ["agents"]:
-            self.groups.add(Group.objects.get(name=name))
+            group = Group.objects.filter(name=name).first()
+            if group is None:  # a transactional test's flush removed the data migration's groups
+                ensure_staff_groups()
+                group = Group.objects.get(name=name)
+            self.groups.add(group)
 
 
 class TicketFactory(factory.django.DjangoModelFactory):

@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from members.nir import normalise_nir, validate_nir
 
 MEMBER_NUMBER_RE = re.compile(r"^[A-Za-z0-9]{4,20}$")
+# The one-time token of a public form: secrets.token_urlsafe(32), see workflows.services.submissions.
+FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 NAME_MAX = 150
 # Letters of any script, combining marks, spaces, hyphens, apostrophes and dots.
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>\"\\;{}\[\]=@#$%^*+|~/0-9]")
@@ -84,6 +86,13 @@ class _IdentityForm(forms.Form):
         max_length=254,
         help_text=_("We send your codes there. It is never passed to anyone else."),
     )
+    # One-time token issued with the page: a second POST of the same page is the same request.
+    form_token = forms.CharField(widget=forms.HiddenInput, required=False, strip=True)
+
+    def clean_form_token(self) -> str:
+        """A malformed or missing token only turns off the double-submit guard: never an error."""
+        value = self.cleaned_data["form_token"]
+        return value if FORM_TOKEN_RE.fullmatch(value) else ""
 
     def clean_member_number(self) -> str:
         value = self.cleaned_data["member_number"].strip().upper()

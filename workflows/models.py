@@ -116,3 +116,22 @@ class RequestAlias(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class FormSubmission(models.Model):
+    """A public form page already submitted: the hash of its one-time token and what it became.
+
+    A double POST of the same page (double click, reload, a retried request) finds the row and
+    gets the first submission's status page: no second ticket, no second e-mail.
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    reference = models.CharField(max_length=12, blank=True, default="", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        verbose_name = _("submitted form")
+        verbose_name_plural = _("submitted forms")
+
+    def __str__(self) -> str:
+        return self.reference

@@ -45,14 +45,16 @@ def spare_redis_port() -> int:
 
 
 @contextlib.contextmanager
-def private_redis_server(directory: Path | None = None) -> Iterator[PrivateRedis]:
+def private_redis_server(
+    directory: Path | None = None, extra_args: tuple[str, ...] = ()
+) -> Iterator[PrivateRedis]:
     """A persistent, noeviction redis-server of our own on a spare private port."""
     require_binary("redis-server")
     with tempfile.TemporaryDirectory(prefix="guichet-redis-") as scratch:
         server = PrivateRedis(
             port=spare_redis_port(),
             directory=directory or Path(scratch),
-            args=SAFE_REDIS_ARGS,
+            args=[*SAFE_REDIS_ARGS, *extra_args],
         )
         server.start()
         try:

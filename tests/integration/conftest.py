@@ -1,14 +1,14 @@
 """Integration harness: PostgreSQL, Redis, a real Celery worker, an SMTP sink, the app over HTTP.
 
 Every test under tests/integration is marked `integration`, runs against a transactional test
-database (the worker is another process and must see committed rows; the staff groups of the
-data migration are put back before each test), and skips with a reason unless DATABASE_URL is
+database (the worker is another process and must see committed rows; content types, permissions
+and the staff groups are put back before each test), and skips with a reason unless DATABASE_URL is
 PostgreSQL and REDIS_URL is set — under CI=true it fails instead.
 
 Fixtures, from the bottom up:
 - `smtp_sink`: an aiosmtpd server on 127.0.0.1 collecting parsed e-mails (`wait_for`, `text_part`).
-- `celery_worker`: one real `celery -A desk worker --pool=prefork --concurrency=1 -B` for the
-  session, on the test database, Redis and the sink; `celery_worker_factory` starts private ones.
+- `celery_worker`: one real `celery -A desk worker --pool=prefork --concurrency=1 -B` per test
+  module, on the test database, Redis and the sink; `celery_worker_factory` starts private ones.
 - `process_log`: this process's log records (the live server runs here) at DEBUG, in a file.
 - `live_app`: the app over real HTTP (pytest-django's live server) and browser-like clients.
 - `secrets_scan`: where given secrets appear in the database, Redis and both logs.
@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
+from tests.factories import ensure_staff_groups
 from tests.integration.harness import (
     CeleryWorker,
     HttpClient,
     ScanReport,
     SmtpSink,
-    ensure_staff_groups,
     redis_flush,
     require_services,
     worker_env,
@@ -62,9 +62,10 @@ def integration_services_gate() -> None:
 def integration_db(transactional_db: None) -> None:
     """Committed transactions (other processes see the rows), with the staff groups in place.
 
-    A transactional test ends with a flush that also empties what the data migration made, and
-    serialized rollback does not survive other transactional tests (browser) in the same session,
-    so the groups and permissions are put back before each test.
+    A transactional test ends with a flush that also empties what the data migration made (and,
+    after a serialized-rollback test, the content types and permissions too), so they are put back
+    before each test. No serialized rollback here: its restore collides with the content types a
+    plain transactional test's flush re-creates (browser tests, tests/tickets/test_claim_race.py).
     """
     ensure_staff_groups()
 
@@ -199,7 +200,7 @@ def celery_worker_factory(
     Each is a `CeleryWorker` like `celery_worker` (same database, Redis and sink) with env
     overrides; fault tests may `kill()`, `stop()` and start them again. Every worker this factory
     started is stopped when the test ends (SIGTERM, then SIGKILL of its process group). Redis is
-    not flushed here; the session's shared worker, if started, keeps consuming unless paused.
+    not flushed here; the module's shared worker, if started, keeps consuming unless paused.
     """
     workers: list[CeleryWorker] = []
 
@@ -226,11 +227,17 @@ def celery_worker_factory(
         worker.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(
-    django_db_setup: None, smtp_server: SmtpSink, integration_tmp: Path
+    request: pytest.FixtureRequest,
+    django_db_setup: None,
+    smtp_server: SmtpSink,
+    integration_tmp: Path,
 ) -> Iterator[CeleryWorker]:
-    """The session's real worker: `celery -A desk worker --pool=prefork --concurrency=1 -B`.
+    """The module's real worker: `celery -A desk worker --pool=prefork --concurrency=1 -B`.
+
+    One per test module (about 2 s to start), so no worker outlives the integration tests and
+    polls the database under the rest of the suite; its log is `<tmp>/worker-<module>/...log`.
 
     Production settings (`desk.settings`, Argon2id), the test database, REDIS_URL, the SMTP sink,
     LOG_LEVEL=DEBUG, outbox sweep every 2 s. Ready once it answers a control ping. The Redis db of
@@ -244,7 +251,8 @@ def celery_worker(
     redis_url = os.environ["REDIS_URL"]
     assert app.conf.broker_url == redis_url, "the test process would not publish to REDIS_URL"
     redis_flush(redis_url)
-    worker = start_worker("worker", smtp_server=smtp_server, directory=integration_tmp)
+    name = "worker-" + request.module.__name__.rsplit(".", 1)[-1]
+    worker = start_worker(name, smtp_server=smtp_server, directory=integration_tmp)
     yield worker
     worker.stop()
     redis_flush(redis_url)

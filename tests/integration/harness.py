@@ -778,31 +778,3 @@ def temporary_password_in(message: EmailMessage) -> str:
 def lines_of(message: EmailMessage) -> list[str]:
     """The stripped lines of the plain-text part."""
     return [line.strip() for line in text_part(message).splitlines()]
-
-
-# --- database baseline -------------------------------------------------------------------------
-
-
-def ensure_staff_groups() -> None:
-    """Put back what migrations made and a transactional flush removed: content types,
-    permissions and the `agents` / `supervisors` groups of tickets' data migration (idempotent)."""
-    import importlib
-
-    from django.apps import apps
-    from django.contrib.auth.management import create_permissions
-    from django.contrib.auth.models import Group, Permission
-
-    for app_config in apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    migration = importlib.import_module("tickets.migrations.0002_groups")
-    for name, perms in (
-        ("agents", migration.AGENT_PERMISSIONS),
-        ("supervisors", migration.SUPERVISOR_PERMISSIONS),
-    ):
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(
-            *(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-                for app_label, codename in perms
-            )
-        )

@@ -95,6 +95,7 @@ def test_no_secret_is_at_rest_in_the_database_the_broker_or_the_logs(
         assert report.where(answer) == []
     assert any(w.startswith("db:tickets_ticket:") for w in report.where(reference)), report.found
     assert any(w.startswith("redis:") for w in report.where("_kombu.binding.celery"))
-    assert any(w.startswith("log:worker.log") for w in report.where("(credentials) sent"))
+    worker_log = f"log:{celery_worker.log_path.name}:"
+    assert any(w.startswith(worker_log) for w in report.where("(credentials) sent"))
     assert any(w.startswith("log:test-process.log") for w in report.where("member login ok"))
     assert report.scanned["db_tables"] > 10 and report.scanned["db_rows"] > 0

@@ -6,6 +6,7 @@ and a failure instead of a skip when CI=true.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -55,9 +56,26 @@ def _race(*attempts: Callable[[], object]) -> list[object]:
     return results
 
 
+def _restore_agents_group() -> None:
+    """transactional_db flushes the groups the data migration made; put `agents` back.
+
+    (Not serialized rollback: its flush skips post_migrate, which leaves the next
+    transactional test without permissions.)
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("tickets.migrations.0002_groups")
+    group, _created = Group.objects.get_or_create(name="agents")
+    for app_label, codename in migration.AGENT_PERMISSIONS:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+
+
 @pytest.fixture
-def agents(transactional_db: None, django_db_serialized_rollback: None) -> tuple[Account, Account]:
-    """Two agents; committed rows (the threads use their own connections), groups restored."""
+def agents(transactional_db: None) -> tuple[Account, Account]:
+    """Two agents; committed rows (the threads use their own connections)."""
+    _restore_agents_group()
     return StaffFactory(username="alice"), StaffFactory(username="bob")
 
 

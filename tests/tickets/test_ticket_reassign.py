@@ -65,6 +65,7 @@ def test_bulk_reassign_of_ticked_tickets(
             "reference": [t.reference for t in chosen] + [decided.reference],
         },
         follow=True,
+        headers={"accept-language": "en"},
     )
     assert response.status_code == 200
     assert set(Ticket.objects.filter(assignee=agent)) == set(chosen)

@@ -71,7 +71,7 @@ def filters_slug(filterset: django_filters.FilterSet) -> str:
         return "all"
     parts = []
     for name, value in filterset.form.cleaned_data.items():
-        if value in (None, "", [], ()):
+        if value is False or value in (None, "", [], ()):
             continue
         if isinstance(value, list | tuple):
             text = "+".join(str(v) for v in value)

@@ -15,7 +15,12 @@ from workflows.emails import build_email
 from workflows.models import EmailTemplate
 from workflows.services.accounts import email_change_token_issue
 from workflows.services.credentials import credentials_issue
-from workflows.services.outbox import outbox_claim, outbox_mark_failed, outbox_mark_sent
+from workflows.services.outbox import (
+    outbox_claim,
+    outbox_mark_failed,
+    outbox_mark_sent,
+    outbox_send_lock,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +28,30 @@ logger = logging.getLogger(__name__)
 FAULT_POINTS = ("after_claim", "after_hash_commit", "after_smtp_accept", "after_sent_mark")
 
 
+class FaultInjected(RuntimeError):
+    """Raised at a fault point named in GUICHET_FAULT_RAISE (fault tests only)."""
+
+
 def fault_point(name: str) -> None:
     """Kill this process at `name` when a fault test asks for it (never honoured in production).
 
     `GUICHET_FAULT_INJECT=<point>` names the step; `GUICHET_FAULT_ONCE_FILE`, when set, is a file
-    created at the first kill so the redelivered task runs through.
+    created at the first kill so the redelivered task runs through. `GUICHET_FAULT_RAISE` lists
+    points (comma-separated) that raise `FaultInjected` instead, once each when the once-file is
+    set (marker `<once-file>.<point>`).
     """
     if not settings.GUICHET_ALLOW_FAULT_INJECTION:
         return
+    if name in os.environ.get("GUICHET_FAULT_RAISE", "").split(","):
+        once = os.environ.get("GUICHET_FAULT_ONCE_FILE")
+        try:
+            if once:
+                with open(f"{once}.{name}", "x", encoding="ascii") as marker:
+                    marker.write(name)
+        except FileExistsError:
+            pass
+        else:
+            raise FaultInjected(f"fault injected at {name}")
     if os.environ.get("GUICHET_FAULT_INJECT") != name:
         return
     once = os.environ.get("GUICHET_FAULT_ONCE_FILE")
@@ -77,9 +98,18 @@ def _email_change_link(context: dict[str, object]) -> str:
     return reverse("email_change_confirm", kwargs={"token": token})
 
 
-@sensitive_variables("secret_context", "email")
 def outbox_deliver(*, message_id: int) -> str:
     """Send one message at least once; a second concurrent or later run is a no-op."""
+    with outbox_send_lock(message_id=message_id) as held:
+        if not held:  # another worker, alive, is sending it right now
+            logger.info("outbox message %s is being sent by another worker", message_id)
+            return "busy"
+        return _outbox_deliver_locked(message_id=message_id)
+
+
+@sensitive_variables("secret_context", "email")
+def _outbox_deliver_locked(*, message_id: int) -> str:
+    """Claim, (issue codes), send and record one message, under its send lock."""
     message = outbox_claim(message_id=message_id)
     if message is None:
         return "skipped"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -68,6 +70,35 @@ def outbox_due_ids(*, now: Any = None, limit: int = 500) -> list[int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# First key of the two-key PostgreSQL advisory locks taken on outbox messages ("gu").
+OUTBOX_LOCK_CLASS = 0x6775
+
+
+@contextlib.contextmanager
+def outbox_send_lock(*, message_id: int) -> Iterator[bool]:
+    """Hold a session advisory lock on the message for the whole send; yields False if taken.
+
+    The lease says how long before a silent worker is presumed dead; this lock says whether the
+    sender is in fact alive: a mail server slower than the lease must not let a second worker
+    claim the message and send it again (SECURITY.md 22). PostgreSQL releases the lock when the
+    holder's connection dies (worker killed), so crash recovery still goes through the lease.
+    Needs session-level connections (no PgBouncer transaction pooling). No-op on SQLite.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [OUTBOX_LOCK_CLASS, message_id & 0x7FFFFFFF]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        held = bool(cursor.fetchone()[0])
+    try:
+        yield held
+    finally:
+        if held:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
 def outbox_claim(*, message_id: int) -> OutboxMessage | None:
@@ -159,4 +190,5 @@ __all__ = [
     "outbox_mark_failed",
     "outbox_mark_sent",
     "outbox_retry_delay",
+    "outbox_send_lock",
 ]
