@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint fmt worker beat migrate messages screenshots benchmark-desk benchmark-supervisor clean
+.PHONY: help install run test test-unit lint fmt worker beat migrate messages screenshots benchmark-desk benchmark-supervisor benchmark-load benchmark-equal-work clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (DATABASE_URL, default 
 benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; EMPTIES its tickets)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \
 		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000}
+
+benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (DROPS guichet_load, empties Redis db 9)
+	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2}
+
+benchmark-equal-work: $(STAMP) ## SECURITY.md 2 timing per class (DROPS guichet_equal_work, Redis db 11)
+	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120}
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

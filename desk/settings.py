@@ -148,6 +148,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.tickets_expire",
         "schedule": crontab(minute=7),
     },
+    "purge-form-tokens": {
+        "task": "workflows.tasks.form_tokens_purge",
+        "schedule": crontab(minute=37),
+    },
     # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
     "supervision-rollup": {
         "task": "tickets.supervision.tasks.supervision_rollup",

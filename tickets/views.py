@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -28,7 +29,7 @@ from members.forms import DeskLoginForm
 from members.models import Account, Member
 from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
 from tickets.forms import CommentForm, NoteForm, OnBehalfForm, RejectForm, SearchForm
-from tickets.models import Ticket
+from tickets.models import REFERENCE_REGEX, Ticket
 from tickets.selectors import (
     keyset_page,
     member_for_desk,
@@ -112,6 +113,9 @@ def _request_id(request: HttpRequest) -> str:
 
 def _get_ticket_for_agent(reference: str) -> Ticket:
     """Any desk member may read any ticket; unknown and malformed references are one 404."""
+    # Checked before the query: PostgreSQL refuses a NUL byte in a parameter (a 500 otherwise).
+    if not re.fullmatch(REFERENCE_REGEX, reference):
+        raise Http404
     try:
         return ticket_for_desk(reference=reference)
     except Ticket.DoesNotExist:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from members.nir import normalise_nir, validate_nir
 
 MEMBER_NUMBER_RE = re.compile(r"^[A-Za-z0-9]{4,20}$")
-# The one-time token of a public form: secrets.token_urlsafe(32), see workflows.services.submissions.
+# A public form's one-time token: secrets.token_urlsafe(32) (workflows.services.submissions).
 FORM_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 NAME_MAX = 150
 # Letters of any script, combining marks, spaces, hyphens, apostrophes and dots.

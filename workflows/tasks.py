@@ -63,3 +63,11 @@ def tickets_expire() -> int:
     from workflows.services.decisions import tickets_expire_stale
 
     return tickets_expire_stale()
+
+
+@shared_task(ignore_result=True)
+def form_tokens_purge() -> int:
+    """Forget the one-time tokens of public forms submitted more than two days ago."""
+    from workflows.services.submissions import form_submissions_purge
+
+    return form_submissions_purge()

@@ -28,6 +28,7 @@ from tickets.models import REFERENCE_REGEX, Ticket, TicketKind
 from workflows.forms import RecoveryForm, RegistrationForm, SupportForm
 from workflows.models import RequestAlias
 from workflows.services.intake import RequestData, request_intake
+from workflows.services.submissions import form_token_new, submission_once
 from workflows.tasks import HEARTBEAT_KEY
 
 
@@ -69,13 +70,23 @@ def _public_request(
             data = data_of(form.cleaned_data)
             if submission_identifier_exceeded(data.member_number or data.nir):
                 return _throttled(request)
-            intake = request_intake(
-                data=data,
-                request_id=request_id_of(request),
-                acknowledge=email_budget_take(data.email),
+            reference, _replayed = submission_once(
+                token=form.cleaned_data.get("form_token", ""),
+                submit=lambda: (
+                    request_intake(
+                        data=data,
+                        request_id=request_id_of(request),
+                        acknowledge=email_budget_take(data.email),
+                    ).reference
+                ),
             )
-            return redirect("request_status", reference=intake.reference)
+            return redirect("request_status", reference=reference)
     return render(request, template, {"form": form})
+
+
+def _fresh_form() -> dict[str, Any]:
+    """Initial data of an unbound public form: its one-time token."""
+    return {"form_token": form_token_new()}
 
 
 def _language() -> str:
@@ -87,7 +98,7 @@ def _language() -> str:
 def register(request: HttpRequest) -> HttpResponse:
     return _public_request(
         request,
-        RegistrationForm(request.POST or None),
+        RegistrationForm(request.POST or None, initial=_fresh_form()),
         "portal/register.html",
         lambda data: RequestData(
             kind=TicketKind.REGISTRATION,
@@ -110,7 +121,7 @@ def recover(request: HttpRequest) -> HttpResponse:
     """Forgotten codes: the same page and e-mail whatever the registry and the accounts say."""
     return _public_request(
         request,
-        RecoveryForm(request.POST or None),
+        RecoveryForm(request.POST or None, initial=_fresh_form()),
         "portal/recover.html",
         lambda data: RequestData(
             kind=TicketKind.RECOVERY,
@@ -133,7 +144,7 @@ def support(request: HttpRequest) -> HttpResponse:
     """Write to support: codes never received, cannot log in, closure, e-mail changed."""
     return _public_request(
         request,
-        SupportForm(request.POST or None),
+        SupportForm(request.POST or None, initial=_fresh_form()),
         "portal/support.html",
         lambda data: RequestData(
             kind=data["kind"],

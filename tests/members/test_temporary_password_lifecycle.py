@@ -106,8 +106,8 @@ def test_it_expires_after_24_hours_with_a_message_only_its_holder_sees(
         assert login(Client(), temporary).status_code == 302
     after = expires + datetime.timedelta(seconds=1)
     with mock.patch("django.utils.timezone.now", return_value=after):
-        refused = login(Client(), temporary)
-        wrong = login(Client(), "NotThePassw0rd")
+        refused = login(Client(HTTP_ACCEPT_LANGUAGE="en"), temporary)
+        wrong = login(Client(HTTP_ACCEPT_LANGUAGE="en"), "NotThePassw0rd")
     assert refused.status_code == wrong.status_code == 200
     assert "Forgotten codes" in refused.content.decode()
     assert "expired" in refused.content.decode()

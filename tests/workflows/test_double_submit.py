@@ -1,0 +1,141 @@
+"""SECURITY.md 25: a public form posted twice (double click, reload, retry) is one request.
+
+Each rendering of /register/, /recover/ and /support/ carries a one-time `form_token`; the
+second POST of the same page gets the first one's status page, with no second ticket, alias or
+e-mail. Without a token (old page, script) every POST is a request of its own, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tests.factories import MemberFactory
+from tickets.models import Ticket
+from workflows.models import FormSubmission, OutboxMessage, RequestAlias
+from workflows.services.submissions import form_submissions_purge, submission_once
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]{43})"')
+
+FORMS = {
+    "/register/": {
+        "member_number": "100200300",
+        "last_name": "Martin",
+        "first_name": "Zoë",
+        "birth_date": "12/04/1980",
+        "email": "zoe@example.org",
+        "secret_question": "first_pet",
+        "secret_answer": "Caramel",
+        "accept_terms": "on",
+    },
+    "/recover/": {
+        "member_number": "100200300",
+        "last_name": "Martin",
+        "first_name": "Zoë",
+        "birth_date": "12/04/1980",
+        "email": "zoe@example.org",
+    },
+    "/support/": {
+        "topic": "codes_never_received",
+        "member_number": "100200300",
+        "last_name": "Martin",
+        "first_name": "Zoë",
+        "birth_date": "12/04/1980",
+        "email": "zoe@example.org",
+        "message": "Je n'ai rien reçu.",
+    },
+}
+
+
+def token_of(client: Client, path: str) -> str:
+    match = TOKEN.search(client.get(path).content.decode())
+    assert match, f"no form_token on {path}"
+    return match.group(1)
+
+
+def requests_stored() -> tuple[int, int, int]:
+    return Ticket.objects.count(), RequestAlias.objects.count(), OutboxMessage.objects.count()
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known-member", "unknown-id"])
+@pytest.mark.parametrize("path", list(FORMS))
+def test_the_same_page_posted_twice_is_one_request(client: Client, path: str, known: bool) -> None:
+    if known:
+        MemberFactory(member_number="100200300", last_name="Martin", first_name="Zoë")
+    data = {**FORMS[path], "form_token": token_of(client, path)}
+
+    first = client.post(path, data)
+    assert first.status_code == 302, first.content.decode()[:2000]
+    stored = requests_stored()
+    assert stored[0] + stored[1] == 1 and stored[2] >= 1
+
+    again = client.post(path, data)
+    assert again.status_code == 302
+    assert again["Location"] == first["Location"]
+    assert requests_stored() == stored
+    assert FormSubmission.objects.get().reference in first["Location"]
+
+
+def test_each_rendering_has_its_own_token_so_a_new_page_is_a_new_request(client: Client) -> None:
+    path = "/register/"
+    tokens = {token_of(client, path) for _ in range(3)}
+    assert len(tokens) == 3
+    first, second = (
+        client.post(path, {**FORMS[path], "form_token": token}) for token in sorted(tokens)[:2]
+    )
+    assert first["Location"] != second["Location"]
+    assert Ticket.objects.count() == 2  # unknown ID twice: two requests, as without tokens
+
+
+def test_a_page_with_errors_keeps_its_token_until_it_is_accepted(client: Client) -> None:
+    path = "/register/"
+    token = token_of(client, path)
+    refused = client.post(path, {**FORMS[path], "email": "not an address", "form_token": token})
+    assert refused.status_code == 200
+    assert TOKEN.search(refused.content.decode()).group(1) == token
+    assert client.post(path, {**FORMS[path], "form_token": token}).status_code == 302
+    assert client.post(path, {**FORMS[path], "form_token": token}).status_code == 302
+    assert Ticket.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "token", ["", "short", "x" * 43 + "y", "<script>", "a" * 42 + "\u00e9", "a" * 10_000]
+)
+def test_a_missing_or_malformed_token_turns_the_guard_off_without_an_error(
+    client: Client, token: str
+) -> None:
+    path = "/register/"
+    data: dict[str, Any] = {**FORMS[path], "form_token": token}
+    assert client.post(path, data).status_code == 302
+    assert client.post(path, data).status_code == 302
+    assert Ticket.objects.count() == 2
+    assert not FormSubmission.objects.exists()
+
+
+def test_a_failed_submission_does_not_burn_its_token() -> None:
+    token = "t" * 43
+
+    def boom() -> str:
+        raise RuntimeError("intake failed")
+
+    with pytest.raises(RuntimeError):
+        submission_once(token=token, submit=boom)
+    assert not FormSubmission.objects.exists()
+    assert submission_once(token=token, submit=lambda: "REG-AAAAAAAA") == ("REG-AAAAAAAA", False)
+    assert submission_once(token=token, submit=lambda: "REG-BBBBBBBB") == ("REG-AAAAAAAA", True)
+
+
+def test_only_the_tokens_hash_is_stored_and_old_ones_are_purged() -> None:
+    token = "s" * 43
+    submission_once(token=token, submit=lambda: "REG-AAAAAAAA")
+    row = FormSubmission.objects.get()
+    assert token not in row.token_hash and len(row.token_hash) == 64
+    assert form_submissions_purge() == 0
+    assert form_submissions_purge(now=timezone.now() + timedelta(days=3)) == 1
