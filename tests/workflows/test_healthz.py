@@ -26,6 +26,7 @@ def _no_heartbeat() -> Iterator[None]:
     cache.delete(HEARTBEAT_KEY)
 
 
+@override_settings(REDIS_URL="")
 def test_without_redis_it_is_healthy_in_process(client: Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
