@@ -331,6 +331,8 @@ def _redirect_alias(reference: str) -> HttpResponse | None:
 @staff_required
 @require_GET
 def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    if not re.fullmatch(REFERENCE_REGEX, reference):  # NUL bytes would 500 on PostgreSQL
+        raise Http404
     try:
         ticket = ticket_for_desk(reference=reference)
     except Ticket.DoesNotExist:

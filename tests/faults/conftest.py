@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.conftest import (  # noqa: F401  (fixtures re-exported for tests/faults)
+    _fresh_cache,
     celery_worker_factory,
     integration_db,
     integration_services_gate,

@@ -17,7 +17,7 @@ from workflows.services import decisions
 from workflows.services.decisions import ticket_confirm
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_failure_after_the_outbox_insert_rolls_back_transition_history_and_outbox(
