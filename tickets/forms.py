@@ -8,9 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from members.nir import normalise_nir, validate_nir
 from tickets.models import Channel, RejectionReason, TicketKind
-from workflows.forms import MEMBER_NUMBER_RE, BirthDateField, clean_person_name
+from workflows.forms import BirthDateField, IdentityCleaningMixin
 
 REJECTION_CHOICES = [(v, label) for v, label in RejectionReason.choices if v != "expired"]
 # An agent records what came by another way than the web form.
@@ -38,7 +37,7 @@ class SearchForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
 
 
-class OnBehalfForm(forms.Form):
+class OnBehalfForm(IdentityCleaningMixin, forms.Form):
     """A request received by letter, phone or e-mail, typed in by an agent."""
 
     kind = forms.ChoiceField(label=_("Kind of request"), choices=TicketKind.choices)
@@ -62,28 +61,6 @@ class OnBehalfForm(forms.Form):
     note = forms.CharField(
         label=_("Internal note"), required=False, max_length=5000, widget=forms.Textarea
     )
-
-    def clean_member_number(self) -> str:
-        value = self.cleaned_data["member_number"].strip().upper()
-        if value and not MEMBER_NUMBER_RE.fullmatch(value):
-            raise ValidationError(
-                _("A member ID has 4 to 20 letters and digits."), code="invalid_member_number"
-            )
-        return value
-
-    def clean_nir(self) -> str:
-        raw = self.cleaned_data["nir"]
-        if not raw.strip():
-            return ""
-        value = normalise_nir(raw)
-        validate_nir(value)
-        return value
-
-    def clean_last_name(self) -> str:
-        return clean_person_name(self.cleaned_data["last_name"])
-
-    def clean_first_name(self) -> str:
-        return clean_person_name(self.cleaned_data["first_name"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

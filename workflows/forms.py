@@ -61,7 +61,36 @@ def clean_person_name(value: str) -> str:
     return value
 
 
-class _IdentityForm(forms.Form):
+class IdentityCleaningMixin:
+    """Cleaning of the identity fields, shared by the public forms and the desk's on-behalf form."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean_member_number(self) -> str:
+        value = self.cleaned_data["member_number"].strip().upper()
+        if value and not MEMBER_NUMBER_RE.fullmatch(value):
+            raise ValidationError(
+                _("A member ID has 4 to 20 letters and digits, as printed on your card."),
+                code="invalid_member_number",
+            )
+        return value
+
+    def clean_nir(self) -> str:
+        raw = self.cleaned_data["nir"]
+        if not raw.strip():
+            return ""
+        value = normalise_nir(raw)
+        validate_nir(value)
+        return value
+
+    def clean_last_name(self) -> str:
+        return clean_person_name(self.cleaned_data["last_name"])
+
+    def clean_first_name(self) -> str:
+        return clean_person_name(self.cleaned_data["first_name"])
+
+
+class _IdentityForm(IdentityCleaningMixin, forms.Form):
     """Fields shared by every public request: who the member is and where to write."""
 
     member_number = forms.CharField(
@@ -93,29 +122,6 @@ class _IdentityForm(forms.Form):
         """A malformed or missing token only turns off the double-submit guard: never an error."""
         value = self.cleaned_data["form_token"]
         return value if FORM_TOKEN_RE.fullmatch(value) else ""
-
-    def clean_member_number(self) -> str:
-        value = self.cleaned_data["member_number"].strip().upper()
-        if value and not MEMBER_NUMBER_RE.fullmatch(value):
-            raise ValidationError(
-                _("A member ID has 4 to 20 letters and digits, as printed on your card."),
-                code="invalid_member_number",
-            )
-        return value
-
-    def clean_nir(self) -> str:
-        raw = self.cleaned_data["nir"]
-        if not raw.strip():
-            return ""
-        value = normalise_nir(raw)
-        validate_nir(value)
-        return value
-
-    def clean_last_name(self) -> str:
-        return clean_person_name(self.cleaned_data["last_name"])
-
-    def clean_first_name(self) -> str:
-        return clean_person_name(self.cleaned_data["first_name"])
 
     def clean_email(self) -> str:
         value = self.cleaned_data["email"]
