@@ -55,6 +55,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 import django  # noqa: E402
 
 AGENT_PASSWORD = "load agent password 123"  # noqa: S105  (a benchmark account)
+REASON = re.compile(r'<select name="reason"[^>]*>.*?<option value="([a-z_]+)"', re.S)
 REF = re.compile(r"/desk/tickets/([A-Z]{3}-[0-9A-HJKMNP-TV-Z]{8})/")
 LAST_NAMES = ["Martin", "Bernard", "Dubois", "Nguyễn", "O'Brien", "Lefèvre", "Müller", "Roux"]
 FIRST_NAMES = ["Zoë", "Łukasz", "Amélie", "Noël", "Inès", "Loïc", "Hélène", "Théo"]
@@ -290,6 +291,7 @@ def agent_loop(
     from tests.integration.harness import HttpClient
 
     rng = random.Random(name)
+    tried: set[str] = set()
     client = HttpClient(base, timeout=60)
     login = client.get("/desk/login/")
     values = {**login.form().fields, "username": name, "password": AGENT_PASSWORD}
@@ -318,19 +320,24 @@ def agent_loop(
             for f in page.forms
             if f.method == "post"
         }
-        for action, extra in (("confirm", {}), ("reject", {})):
-            target = f"{page_path}{action}/"
-            if target in actions:
-                values = {**actions[target].fields, **extra}
-                done = recorder.timed(
-                    f"POST /desk/tickets/<ref>/{action}/",
-                    lambda target=target, values=values, referer=page.url: client.post(
-                        target, values, referer=referer, follow=False
-                    ),
-                )
-                if done is not None:
-                    log.append((time.time(), ref, action, done.status))
-                break
+        # Registrations are confirmed (once: a refused confirm is rejected next time); the
+        # other kinds, mostly without an account in this registry, are rejected.
+        wanted = "confirm" if ref.startswith("REG-") and ref not in tried else "reject"
+        tried.add(ref)
+        target = f"{page_path}{wanted}/"
+        if target in actions:
+            values = dict(actions[target].fields)
+            if wanted == "reject":
+                reasons = REASON.findall(page.text)
+                values["reason"] = reasons[0] if reasons else "other"
+            done = recorder.timed(
+                f"POST /desk/tickets/<ref>/{wanted}/",
+                lambda target=target, values=values, referer=page.url: client.post(
+                    target, values, referer=referer, follow=False
+                ),
+            )
+            if done is not None:
+                log.append((time.time(), ref, wanted, done.status))
         stop.wait(think * rng.uniform(0.5, 1.5))
 
 

@@ -301,16 +301,6 @@ GUICHET_TARGET_BUSINESS_HOURS = {
     "CLO": env.int("GUICHET_TARGET_CLO_HOURS", default=40),
     "ACC": env.int("GUICHET_TARGET_ACC_HOURS", default=8),
 }
-# Desk filter "over its target time", in plain hours per kind (the supervisors' views count
-# business hours with GUICHET_TARGET_BUSINESS_HOURS); e.g. GUICHET_TARGET_HOURS=REG=48,REC=24.
-GUICHET_TARGET_HOURS = {
-    "REG": 48,
-    "REC": 24,
-    "EML": 48,
-    "CLO": 72,
-    "ACC": 24,
-    **env.dict("GUICHET_TARGET_HOURS", cast={"value": int}, default={}),
-}
 # The insurer's promise: codes accepted by the mail server within this many minutes of a decision.
 GUICHET_PROMISE_MINUTES = env.int("GUICHET_PROMISE_MINUTES", default=10)
 # A claim older than this (hours) on an open ticket is "stale" and may be released in bulk.

@@ -14,7 +14,7 @@ Parameters (all optional, bad values are ignored and reported on `filterset.form
   `first last`.
 - `state`, `kind`, `channel`: one choice each; `assignee`: a staff account's pk;
   `age`: one of `AGE_CHOICES`; `overdue=on`: open tickets past their kind's target
-  (`settings.GUICHET_TARGET_HOURS`, plain hours; swap `overdue_cutoffs` for business hours).
+  (`settings.GUICHET_TARGET_BUSINESS_HOURS`, in business hours, as on the supervisors' page).
 
 Which index serves what is commented on `Ticket.Meta.indexes`; every filter here maps to one.
 """
@@ -28,7 +28,6 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, QueryDict
@@ -47,6 +46,7 @@ from tickets.models import (
     TicketState,
 )
 from tickets.selectors import staff_accounts
+from tickets.supervision.selectors import over_target_cutoffs
 
 QUEUE_OPEN = "open"
 QUEUE_CHOICES = [
@@ -74,12 +74,12 @@ SEARCH_MAX = 100
 
 
 def overdue_cutoffs(now: datetime.datetime) -> dict[str, datetime.datetime]:
-    """For each kind with a target, the creation time before which an open ticket is late."""
-    return {
-        kind: now - datetime.timedelta(hours=hours)
-        for kind, hours in settings.GUICHET_TARGET_HOURS.items()
-        if kind in TicketKind.values
-    }
+    """For each kind, the creation time before which an open ticket is over its target.
+
+    Targets are business hours (`GUICHET_TARGET_BUSINESS_HOURS` on the calendar of
+    `GUICHET_BUSINESS_HOURS` and `GUICHET_PUBLIC_HOLIDAYS`): the same rule as the supervisors' page.
+    """
+    return {k: v for k, v in over_target_cutoffs(now=now).items() if k in TicketKind.values}
 
 
 def is_overdue(ticket: Ticket, cutoffs: dict[str, datetime.datetime]) -> bool:

@@ -154,7 +154,17 @@ class TestFilters:
         assert _refs({"age": "gt3d"}) == {old.reference}
         assert _refs({"age": "1d-3d"}) == set()
 
-    @override_settings(GUICHET_TARGET_HOURS={"REG": 48, "REC": 2})
+    @override_settings(
+        GUICHET_TARGET_BUSINESS_HOURS={"REG": 48, "REC": 2},
+        # Open around the clock, so the test does not depend on today's weekday or hour.
+        GUICHET_BUSINESS_HOURS={
+            "timezone": "UTC",
+            "weekdays": [0, 1, 2, 3, 4, 5, 6],
+            "opens": "00:00",
+            "closes": "23:59:59.999999",
+        },
+        GUICHET_PUBLIC_HOLIDAYS=[],
+    )
     def test_over_target_time_is_per_kind(self) -> None:
         now = timezone.now()
         late_recovery = _set(
