@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.cache import cache
-from django.core.exceptions import FieldError, PermissionDenied
+from django.core.exceptions import FieldError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm
 from members.models import Account, Member
+from tickets.access import staff_required
 from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
 from tickets.forms import CommentForm, NoteForm, OnBehalfForm, RejectForm, SearchForm
 from tickets.models import REFERENCE_REGEX, Ticket
@@ -87,24 +86,6 @@ ELIGIBILITY_REASONS = {
     "no_active_coverage": gettext_lazy("no coverage in force"),
 }
 PAGE_PARAMS = ("after", "before")
-
-
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Desk pages: anonymous users go to the desk login, anyone but desk staff gets 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect(f"{reverse('desk_login')}?{urlencode({'next': request.path})}")
-        # Least privilege: staff outside the agents' (or supervisors') groups see no member data.
-        # The permission lookup is cached on the user for the rest of the request.
-        if not (user.is_active and user.is_staff and user.has_perm("tickets.view_ticket")):
-            security_log.warning("desk access refused user=%s path=%s", user.pk, request.path)
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _request_id(request: HttpRequest) -> str:

@@ -93,6 +93,20 @@ def _language() -> str:
     return get_language() or settings.LANGUAGE_CODE
 
 
+def _request_data(data: dict[str, Any], **specific: Any) -> RequestData:
+    """The identity fields every public form carries, plus what is specific to its kind."""
+    return RequestData(
+        member_number=data["member_number"],
+        nir=data["nir"],
+        last_name=data["last_name"],
+        first_name=data["first_name"],
+        birth_date=data["birth_date"],
+        email=data["email"],
+        language=_language(),
+        **specific,
+    )
+
+
 @sensitive_post_parameters("secret_answer", "nir")
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
@@ -100,17 +114,11 @@ def register(request: HttpRequest) -> HttpResponse:
         request,
         RegistrationForm(request.POST or None, initial=_fresh_form()),
         "portal/register.html",
-        lambda data: RequestData(
+        lambda data: _request_data(
+            data,
             kind=TicketKind.REGISTRATION,
-            member_number=data["member_number"],
-            nir=data["nir"],
-            last_name=data["last_name"],
-            first_name=data["first_name"],
-            birth_date=data["birth_date"],
-            email=data["email"],
             secret_question=data["secret_question"],
             secret_answer=data["secret_answer"],
-            language=_language(),
         ),
     )
 
@@ -123,17 +131,11 @@ def recover(request: HttpRequest) -> HttpResponse:
         request,
         RecoveryForm(request.POST or None, initial=_fresh_form()),
         "portal/recover.html",
-        lambda data: RequestData(
+        lambda data: _request_data(
+            data,
             kind=TicketKind.RECOVERY,
-            member_number=data["member_number"],
-            nir=data["nir"],
-            last_name=data["last_name"],
-            first_name=data["first_name"],
-            birth_date=data["birth_date"],
-            email=data["email"],
             requested_email=data["new_email"],
             secret_answer=data["secret_answer"],
-            language=_language(),
         ),
     )
 
@@ -146,18 +148,12 @@ def support(request: HttpRequest) -> HttpResponse:
         request,
         SupportForm(request.POST or None, initial=_fresh_form()),
         "portal/support.html",
-        lambda data: RequestData(
+        lambda data: _request_data(
+            data,
             kind=data["kind"],
-            member_number=data["member_number"],
-            nir=data["nir"],
-            last_name=data["last_name"],
-            first_name=data["first_name"],
-            birth_date=data["birth_date"],
-            email=data["email"],
             requested_email=data["new_email"],
             message=data["message"],
             topic=data["topic"],
-            language=_language(),
         ),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from django.test import Client
 
@@ -21,7 +23,8 @@ POST_PAGES = ["/desk/supervisor/reassign/", "/desk/supervisor/release-stale/"]
 def test_anonymous_users_are_sent_to_the_desk_login(client: Client, path: str) -> None:
     response = client.get(path) if path in GET_PAGES else client.post(path)
     assert response.status_code == 302
-    assert response["Location"] == f"/desk/login/?next={path}"
+    # The path is URL-encoded, as on every desk page (a "&" cannot break the query string).
+    assert response["Location"] == f"/desk/login/?{urlencode({'next': path})}"
 
 
 @pytest.mark.parametrize("path", GET_PAGES + POST_PAGES)

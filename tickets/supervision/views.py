@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from members.models import Account
+from tickets.access import supervisor_required
 from tickets.filters import TicketFilter
 from tickets.models import OPEN_STATES, Ticket, TicketEvent
 from tickets.supervision import exports
@@ -34,22 +32,6 @@ from tickets.supervision.services import (
 
 security_log = logging.getLogger("guichet.security")
 PAGE_SIZE = 50
-
-
-def supervisor_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anonymous users go to the desk login; anyone without `view_supervision` gets 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect(f"{reverse('desk_login')}?next={request.path}")
-        if not (user.is_active and user.is_staff and user.has_perm("tickets.view_supervision")):
-            security_log.warning("supervision refused user=%s path=%s", user.pk, request.path)
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _queue(request: HttpRequest) -> tuple[TicketFilter, Any]:
