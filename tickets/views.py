@@ -429,15 +429,10 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         actor: Account = request.user  # type: ignore[assignment]
         with transaction.atomic():
             ticket = request_submit(
-                data=RequestData(
+                data=RequestData.from_identity(
+                    data,
                     kind=data["kind"],
                     channel=data["channel"],
-                    member_number=data["member_number"],
-                    nir=data["nir"],
-                    last_name=data["last_name"],
-                    first_name=data["first_name"],
-                    birth_date=data["birth_date"],
-                    email=data["email"],
                     requested_email=data["requested_email"],
                     message=data["message"],
                 ),

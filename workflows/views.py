@@ -94,17 +94,8 @@ def _language() -> str:
 
 
 def _request_data(data: dict[str, Any], **specific: Any) -> RequestData:
-    """The identity fields every public form carries, plus what is specific to its kind."""
-    return RequestData(
-        member_number=data["member_number"],
-        nir=data["nir"],
-        last_name=data["last_name"],
-        first_name=data["first_name"],
-        birth_date=data["birth_date"],
-        email=data["email"],
-        language=_language(),
-        **specific,
-    )
+    """A public form's request, in the language of the page it came from."""
+    return RequestData.from_identity(data, language=_language(), **specific)
 
 
 @sensitive_post_parameters("secret_answer", "nir")

@@ -48,6 +48,13 @@ class RequestData:
     # Support form: which of the listed problems the member picked (kept in the history).
     topic: str = ""
 
+    IDENTITY_FIELDS = ("member_number", "nir", "last_name", "first_name", "birth_date", "email")
+
+    @classmethod
+    def from_identity(cls, cleaned: dict[str, Any], **specific: Any) -> RequestData:
+        """The identity fields every request form carries, plus what is specific to its kind."""
+        return cls(**{name: cleaned[name] for name in cls.IDENTITY_FIELDS}, **specific)
+
 
 @dataclass(frozen=True)
 class Intake:
