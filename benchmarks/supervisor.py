@@ -45,9 +45,9 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from members.models import Account  # noqa: E402
+from supervision.models import AgentDayFigures, DayFigures  # noqa: E402
+from supervision.services import figures_rollup  # noqa: E402
 from tickets.models import CROCKFORD_ALPHABET  # noqa: E402
-from tickets.supervision.models import AgentDayFigures, DayFigures  # noqa: E402
-from tickets.supervision.services import figures_rollup  # noqa: E402
 
 AGENTS = 20
 KINDS = (("REG", 50), ("REC", 30), ("ACC", 10), ("EML", 7), ("CLO", 3))

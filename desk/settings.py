@@ -38,16 +38,20 @@ INSTALLED_APPS = [
     "django_fsm",
     "django_tables2",
     "django_filters",
+    # Bottom to top (docs/architecture.md): each imports only the ones above it in this list.
+    "core",
     "members",
     "tickets",
-    "tickets.supervision",
     "workflows",
+    "portal",
+    "agentdesk",
+    "supervision",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "workflows.middleware.SecurityHeadersMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,8 +59,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "workflows.middleware.SessionLifetimeMiddleware",
-    "workflows.middleware.TemporaryPasswordMiddleware",
+    "core.middleware.SessionLifetimeMiddleware",
+    "core.middleware.TemporaryPasswordMiddleware",
 ]
 
 ROOT_URLCONF = "desk.urls"
@@ -73,7 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "workflows.context_processors.guichet",
+                "core.context_processors.guichet",
             ],
         },
     },
@@ -159,7 +163,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
     "supervision-rollup": {
-        "task": "tickets.supervision.tasks.supervision_rollup",
+        "task": "supervision.tasks.supervision_rollup",
         "schedule": crontab(minute=17),
     },
 }
@@ -329,11 +333,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "encode_controls": {"()": "workflows.logging.ControlCharacterFilter"},
+        "encode_controls": {"()": "core.logging.ControlCharacterFilter"},
     },
     "formatters": {
         "utc": {
-            "()": "workflows.logging.UTCFormatter",
+            "()": "core.logging.UTCFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
     },

@@ -1,13 +1,14 @@
-"""URLs: CONTRACT.md lists the public ones; keep them stable."""
+"""URLs: docs/interfaces.md lists the public ones; keep them stable."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from members import views as member_views
-from tickets import views as desk_views
-from tickets.supervision import views as supervision_views
-from workflows import views as portal_views
+from agentdesk import views as desk_views
+from core import health
+from portal import account_views as member_views
+from portal import views as portal_views
+from supervision import views as supervision_views
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
@@ -19,7 +20,7 @@ urlpatterns = [
         r"^requests/(?P<reference>[^/]{1,64})/$", portal_views.request_status, name="request_status"
     ),
     path("help/", portal_views.help_page, name="help"),
-    path("healthz", portal_views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("login/", member_views.login_view, name="login"),
     path("logout/", member_views.logout_view, name="logout"),
     path("account/", member_views.account_view, name="account"),

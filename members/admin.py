@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin, register_remaining
 from members.models import Account, Member
-from workflows.admin import ReadOnlyAdmin, register_remaining
 
 
 @admin.register(Member)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin, register_remaining
 from tickets.models import Ticket, TicketEvent
-from workflows.admin import ReadOnlyAdmin, register_remaining
 
 
 @admin.register(Ticket)

@@ -11,12 +11,14 @@ from celery.signals import worker_init
 from django.conf import settings
 from django.core.cache import cache
 
+from core.checks import broker_is_safe
+from core.health import HEARTBEAT_KEY
+from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
+from workflows.services.submissions import form_submissions_purge
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_KEY = "worker-heartbeat"
 
 
 @worker_init.connect
@@ -24,8 +26,6 @@ def broker_check_on_worker_start(**kwargs: Any) -> None:
     """Refuse to start a worker on an unsafe Redis (SECURITY.md 23); off only with DEBUG."""
     if not getattr(settings, "GUICHET_BROKER_CHECK_ON_WORKER_START", not settings.DEBUG):
         return
-    from workflows.checks import broker_is_safe
-
     errors = broker_is_safe()
     if errors:
         # Celery logs and swallows exceptions raised by signal handlers: exit instead (EX_CONFIG).
@@ -60,14 +60,10 @@ def worker_heartbeat() -> float:
 @shared_task(ignore_result=True)
 def tickets_expire() -> int:
     """Reject requests left without a decision past the configured number of days."""
-    from workflows.services.decisions import tickets_expire_stale
-
     return tickets_expire_stale()
 
 
 @shared_task(ignore_result=True)
 def form_tokens_purge() -> int:
     """Forget the one-time tokens of public forms submitted more than two days ago."""
-    from workflows.services.submissions import form_submissions_purge
-
     return form_submissions_purge()

@@ -16,7 +16,7 @@ from tickets.models import Ticket
 from workflows.emails import build_email
 from workflows.models import EmailTemplate, OutboxMessage
 
-EMAIL_DIR = Path(settings.BASE_DIR) / "templates" / "emails"
+EMAIL_DIR = Path(settings.BASE_DIR) / "workflows" / "templates" / "emails"
 TEMPLATES = sorted(p.name.removesuffix("-subject.txt") for p in EMAIL_DIR.glob("*-subject.txt"))
 LANGUAGES = ["fr", "en"]
 TYPED_NAME = ("<b>Zoë</b>", "& O'Brien")

@@ -96,7 +96,7 @@ def test_two_agents_on_one_ticket_give_one_transition_and_a_clear_answer(
 def _loser_messages() -> list[str]:
     from django.utils import translation
 
-    from tickets.views import ACTION_ERRORS
+    from agentdesk.views import ACTION_ERRORS
 
     with translation.override("fr"):
         return [str(ACTION_ERRORS[code]) for code in ("already_decided", "claimed_by_other")]

@@ -10,11 +10,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 
+from core.logging import ControlCharacterFilter
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
 from tickets.models import AppendOnlyError, EventKind, Ticket, TicketEvent
 from tickets.services import ticket_claim, ticket_note, ticket_release
-from workflows.logging import ControlCharacterFilter
 from workflows.services.decisions import ticket_confirm, ticket_reject
 
 pytestmark = pytest.mark.django_db

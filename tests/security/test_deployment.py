@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path
 
+from core.checks import broker_is_safe
 from tests.faults.services import private_redis
-from workflows.checks import broker_is_safe
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,12 +17,12 @@ from django.core.cache import cache
 from django.http import HttpResponse
 from django.test import Client
 
+from core.health import HEARTBEAT_KEY
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
 from tests.security.urlmap import concrete_path, url_patterns
 from tickets.models import Ticket, TicketEvent
 from workflows.models import OutboxMessage
-from workflows.tasks import HEARTBEAT_KEY
 
 ROLES = ("anonymous", "member", "other_member", "agent", "supervisor", "deactivated_staff")
 Row = dict[str, tuple[str, str]]

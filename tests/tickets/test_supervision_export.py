@@ -16,10 +16,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from members.models import Account
+from supervision import exports
 from tests.factories import TicketFactory
 from tickets.models import Ticket
 from tickets.services import ticket_claim, ticket_note
-from tickets.supervision import exports
 
 pytestmark = pytest.mark.django_db
 

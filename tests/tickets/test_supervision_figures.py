@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from supervision.models import AgentDayFigures, DayFigures
+from supervision.selectors import supervision_figures
+from supervision.services import figures_rollup
 from tests.tickets.supervision_data import NOW, SETTINGS, Desk, build
-from tickets.supervision.models import AgentDayFigures, DayFigures
-from tickets.supervision.selectors import supervision_figures
-from tickets.supervision.services import figures_rollup
 
 pytestmark = pytest.mark.django_db
 
@@ -146,9 +146,9 @@ def test_rollups_of_closed_days_give_the_same_figures(desk: Desk, figures: dict[
 
 def test_the_hourly_task_fills_the_window_then_refreshes_the_last_days(settings: Any) -> None:
     from desk.celery import app
-    from tickets.supervision.tasks import supervision_rollup
+    from supervision.tasks import supervision_rollup
 
-    assert "tickets.supervision.tasks.supervision_rollup" in {
+    assert "supervision.tasks.supervision_rollup" in {
         entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
     assert supervision_rollup.name in app.tasks

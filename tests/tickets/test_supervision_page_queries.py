@@ -10,9 +10,9 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from supervision.services import figures_rollup
 from tests.factories import StaffFactory, TicketFactory
 from tests.tickets.supervision_data import SETTINGS, build
-from tickets.supervision.services import figures_rollup
 
 pytestmark = pytest.mark.django_db
 

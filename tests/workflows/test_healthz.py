@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.test import Client, override_settings
 
-from workflows.tasks import HEARTBEAT_KEY
+from core.health import HEARTBEAT_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_without_redis_it_is_healthy_in_process(client: Client) -> None:
 def test_a_failing_database_gives_503(client: Client) -> None:
     broken = mock.MagicMock()
     broken.cursor.side_effect = DatabaseError("connection refused")
-    with mock.patch("workflows.views.connection", broken):
+    with mock.patch("core.health.connection", broken):
         response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
@@ -53,7 +53,7 @@ def test_a_failing_database_gives_503(client: Client) -> None:
 def test_a_failing_query_gives_503(client: Client) -> None:
     broken = mock.MagicMock()
     broken.cursor.return_value.__enter__.return_value.execute.side_effect = DatabaseError("x")
-    with mock.patch("workflows.views.connection", broken):
+    with mock.patch("core.health.connection", broken):
         assert client.get("/healthz").status_code == 503
 
 
@@ -84,7 +84,7 @@ def test_the_worker_heartbeat_decides(
     value = beat()  # type: ignore[operator]
     if value is not None:
         cache.set(HEARTBEAT_KEY, value)
-    with mock.patch("workflows.views._broker_status", return_value="ok"):
+    with mock.patch("core.health._broker_status", return_value="ok"):
         response = client.get("/healthz")
     assert response.status_code == status
     assert response.json()["checks"] == {"database": "ok", "broker": "ok", "worker": worker}

@@ -16,9 +16,13 @@ from django.utils import timezone
 from members.models import Account
 from tickets.models import EventKind, Ticket
 from tickets.services import event_record
+from workflows.dispatch import publish
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
+
+# The dispatch name under which the delivery task is bound (workflows.apps).
+OUTBOX_DELIVERY = "outbox-delivery"
 
 
 def outbox_enqueue(
@@ -45,10 +49,8 @@ def outbox_enqueue(
 
 def outbox_dispatch(*, message_id: int) -> bool:
     """Hand a message to the workers; if the broker is down the periodic sweep will retry."""
-    from workflows.tasks import outbox_deliver_task
-
     try:
-        outbox_deliver_task.delay(message_id)
+        publish(name=OUTBOX_DELIVERY, item_id=message_id)
     except Exception:  # broker down or unreachable: the row stays pending, nothing is lost
         logger.warning("outbox dispatch failed for message %s; the sweep will retry", message_id)
         return False

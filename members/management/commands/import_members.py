@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from members.services import RowError, member_import_rows, read_member_csv
+from members.services.registry import RowError, member_import_rows, read_member_csv
 
 
 class Command(BaseCommand):

@@ -11,16 +11,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from members.models import Account
-from tickets.models import OPEN_STATES, Ticket
-from tickets.services import TicketActionError, ticket_reassign, ticket_release
-from tickets.supervision.models import AgentDayFigures, DayFigures
-from tickets.supervision.selectors import (
+from supervision.models import AgentDayFigures, DayFigures
+from supervision.selectors import (
     day_start,
     flow_live,
     people_live,
     promise_live,
     window_days,
 )
+from tickets.models import OPEN_STATES, Ticket
+from tickets.services import TicketActionError, ticket_reassign, ticket_release
 
 # One request never touches more than this many tickets: a bulk action stays a short request.
 BULK_LIMIT = 500

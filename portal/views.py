@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
@@ -24,12 +21,11 @@ from members.throttling import (
     submission_identifier_exceeded,
     submission_ip_exceeded,
 )
+from portal.forms import RecoveryForm, RegistrationForm, SupportForm
 from tickets.models import REFERENCE_REGEX, Ticket, TicketKind
-from workflows.forms import RecoveryForm, RegistrationForm, SupportForm
 from workflows.models import RequestAlias
 from workflows.services.intake import RequestData, request_intake
 from workflows.services.submissions import form_token_new, submission_once
-from workflows.tasks import HEARTBEAT_KEY
 
 
 def request_id_of(request: HttpRequest) -> str:
@@ -176,53 +172,6 @@ def request_status(request: HttpRequest, reference: str) -> HttpResponse:
         "portal/request_status.html",
         {"ticket": ticket, "reference": reference, "received_at": received_at},
     )
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Database, broker and worker heartbeat; 200 only when everything configured answers."""
-    checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "down"
-    if settings.REDIS_URL:
-        checks["broker"] = _broker_status()
-        try:
-            age = time.time() - float(_cache_get(HEARTBEAT_KEY))  # type: ignore[arg-type]
-        except (TypeError, ValueError):  # missing, or not written by our heartbeat task
-            age = float("inf")
-        checks["worker"] = "ok" if age < settings.GUICHET_WORKER_HEARTBEAT_MAX_AGE else "down"
-    else:
-        checks["broker"] = "in-process"
-        checks["worker"] = "in-process"
-    healthy = all(v in ("ok", "in-process") for v in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        status=200 if healthy else 503,
-    )
-
-
-def _broker_status() -> str:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
-        )
-        return "ok" if client.ping() else "down"
-    except Exception:
-        return "down"
-
-
-def _cache_get(key: str) -> object:
-    try:
-        return cache.get(key)
-    except Exception:
-        return None
 
 
 @require_GET

@@ -8,8 +8,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from members.identity_fields import BirthDateField, IdentityCleaningMixin
 from tickets.models import Channel, RejectionReason, TicketKind
-from workflows.forms import BirthDateField, IdentityCleaningMixin
 
 REJECTION_CHOICES = [(v, label) for v, label in RejectionReason.choices if v != "expired"]
 # An agent records what came by another way than the web form.

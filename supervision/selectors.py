@@ -22,9 +22,9 @@ from django.db.models import Aggregate, Count, F, FloatField, Func, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
+from supervision.business_hours import BusinessCalendar
+from supervision.models import AgentDayFigures, DayFigures
 from tickets.models import OPEN_STATES, Ticket, TicketKind, TicketState
-from tickets.supervision.business_hours import BusinessCalendar
-from tickets.supervision.models import AgentDayFigures, DayFigures
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 
 WINDOW_DAYS = 30

@@ -9,9 +9,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from supervision.filters import staff_accounts
+from supervision.services import BULK_LIMIT
 from tickets.models import REFERENCE_REGEX
-from tickets.supervision.filters import staff_accounts
-from tickets.supervision.services import BULK_LIMIT
 
 _REFERENCE = re.compile(rf"^{REFERENCE_REGEX}$")
 

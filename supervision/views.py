@@ -13,22 +13,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from agentdesk.filters import TicketFilter
 from members.models import Account
-from tickets.access import supervisor_required
-from tickets.filters import TicketFilter
-from tickets.models import OPEN_STATES, Ticket, TicketEvent
-from tickets.supervision import exports
-from tickets.supervision import render as tables_html
-from tickets.supervision.charts import flow_chart
-from tickets.supervision.filters import AuditFilter, filters_slug
-from tickets.supervision.forms import ReassignForm
-from tickets.supervision.selectors import supervision_figures
-from tickets.supervision.services import (
+from supervision import exports
+from supervision import render as tables_html
+from supervision.charts import flow_chart
+from supervision.filters import AuditFilter, filters_slug
+from supervision.forms import ReassignForm
+from supervision.selectors import supervision_figures
+from supervision.services import (
     BULK_LIMIT,
     BulkOutcome,
     claims_release_stale,
     tickets_reassign,
 )
+from tickets.access import supervisor_required
+from tickets.models import OPEN_STATES, Ticket, TicketEvent
 
 security_log = logging.getLogger("guichet.security")
 PAGE_SIZE = 50

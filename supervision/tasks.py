@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from tickets.supervision.services import figures_rollup
+from supervision.services import figures_rollup
 
 
 @shared_task(ignore_result=True)

@@ -16,9 +16,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from members.forms import EmailChangeForm, MemberPasswordChangeForm, PortalLoginForm
+from members.forms import PortalLoginForm
 from members.models import Account
 from members.throttling import client_ip, email_budget_take
+from portal.account_forms import EmailChangeForm, MemberPasswordChangeForm
 from workflows.services.accounts import (
     account_email_change_confirm,
     account_email_change_request,

@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from tickets.templatetags.supervision import duration, percent
+from supervision.templatetags.supervision import duration, percent
 
 
 @lru_cache(maxsize=512)

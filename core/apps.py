@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CoreConfig(AppConfig):
+    """Infrastructure shared by every face: middleware, logging, checks, health, admin base."""
+
+    name = "core"
+    verbose_name = _("Core")
+
+    def ready(self) -> None:
+        from core import audit, checks  # noqa: F401  (system checks, auth log receivers)
