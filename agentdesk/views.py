@@ -22,13 +22,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from agentdesk.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
 from agentdesk.forms import CommentForm, NoteForm, OnBehalfForm, RejectForm, SearchForm
-from agentdesk.tables import TicketTable
 from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm
 from members.models import Account, Member
 from tickets.access import staff_required
+from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
 from tickets.models import REFERENCE_REGEX, Ticket
 from tickets.selectors import (
     keyset_page,
@@ -48,6 +47,7 @@ from tickets.services import (
     ticket_record_refusal,
     ticket_release,
 )
+from tickets.tables import TicketTable
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
 from workflows.services.intake import RequestData, request_submit

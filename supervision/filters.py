@@ -1,6 +1,6 @@
 """The audit view's filter, and file names made from any filter set.
 
-Queues (reassign, export) reuse the desk's `agentdesk.filters.TicketFilter`.
+Queues (reassign, export) reuse the desk's `tickets.filters.TicketFilter`.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from django.db.models import Aggregate, Count, F, FloatField, Func, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
-from supervision.business_hours import BusinessCalendar
 from supervision.models import AgentDayFigures, DayFigures
+from tickets.business_hours import over_target_cutoffs
 from tickets.models import OPEN_STATES, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 
@@ -91,17 +91,6 @@ class Backlog:
     over_target_total: int
     stale_claims: int
     oldest: list[Ticket] = field(default_factory=list)
-
-
-def over_target_cutoffs(*, now: dt.datetime) -> dict[str, dt.datetime]:
-    """Per kind, the creation instant before which an open ticket is over its target."""
-    calendar = BusinessCalendar.from_settings()
-    cutoffs = {}
-    for kind, hours in settings.GUICHET_TARGET_BUSINESS_HOURS.items():
-        cutoff = calendar.cutoff(now=now, hours=hours)
-        if cutoff is not None:
-            cutoffs[kind] = cutoff
-    return cutoffs
 
 
 def backlog(*, now: dt.datetime) -> Backlog:

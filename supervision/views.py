@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from agentdesk.filters import TicketFilter
 from members.models import Account
 from supervision import exports
 from supervision import render as tables_html
@@ -28,6 +27,7 @@ from supervision.services import (
     tickets_reassign,
 )
 from tickets.access import supervisor_required
+from tickets.filters import TicketFilter
 from tickets.models import OPEN_STATES, Ticket, TicketEvent
 
 security_log = logging.getLogger("guichet.security")

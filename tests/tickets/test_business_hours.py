@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from supervision.business_hours import BusinessCalendar
+from tickets.business_hours import BusinessCalendar
 
 PARIS = ZoneInfo("Europe/Paris")
 # Friday 1 May 2026 is a public holiday; Monday to Friday, 09:00-18:00.

@@ -9,9 +9,9 @@ import pytest
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
-from agentdesk.filters import TicketFilter
 from members.models import Account
 from tests.factories import MemberFactory, TicketFactory
+from tickets.filters import TicketFilter
 from tickets.models import Channel, Ticket, TicketKind, TicketState
 from tickets.selectors import decode_cursor, keyset_page, queue_tickets
 

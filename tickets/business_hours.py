@@ -92,3 +92,14 @@ class BusinessCalendar:
                 return hi - remaining
             remaining -= length
         return None
+
+
+def over_target_cutoffs(*, now: dt.datetime) -> dict[str, dt.datetime]:
+    """Per kind, the creation instant before which an open ticket is over its target."""
+    calendar = BusinessCalendar.from_settings()
+    cutoffs = {}
+    for kind, hours in settings.GUICHET_TARGET_BUSINESS_HOURS.items():
+        cutoff = calendar.cutoff(now=now, hours=hours)
+        if cutoff is not None:
+            cutoffs[kind] = cutoff
+    return cutoffs

@@ -12,7 +12,7 @@ from django.utils import dateformat, timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
-from agentdesk.filters import is_overdue
+from tickets.filters import is_overdue
 from tickets.models import Channel, MatchResult, Ticket, TicketKind, TicketState
 
 

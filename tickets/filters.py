@@ -37,7 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from members.models import Member
 from members.names import normalise_name
 from members.nir import normalise_nir
-from supervision.selectors import over_target_cutoffs
+from tickets.business_hours import over_target_cutoffs
 from tickets.models import (
     OPEN_STATES,
     REFERENCE_REGEX,
