@@ -63,7 +63,7 @@ benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreS
 benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (DROPS guichet_load, empties Redis db 9)
 	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2}
 
-benchmark-equal-work: $(STAMP) ## SECURITY.md 2 timing per class (DROPS guichet_equal_work, Redis db 11)
+benchmark-equal-work: $(STAMP) ## docs/security.md §2 timing per class (DROPS guichet_equal_work, Redis db 11)
 	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120}
 
 clean: ## remove the virtualenv and local data

@@ -27,6 +27,7 @@ from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm
 from members.models import Account, Member
 from tickets.access import staff_required
+from tickets.claims import ClaimState
 from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
 from tickets.models import REFERENCE_REGEX, Ticket
 from tickets.selectors import (
@@ -50,7 +51,7 @@ from tickets.services import (
 from tickets.tables import TicketTable
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
-from workflows.services.intake import RequestData, request_submit
+from workflows.services.intake import RequestData, request_intake
 
 security_log = logging.getLogger("guichet.security")
 
@@ -90,17 +91,6 @@ PAGE_PARAMS = ("after", "before")
 
 def _request_id(request: HttpRequest) -> str:
     return request.headers.get("X-Request-Id", "")[:64]
-
-
-def _get_ticket_for_agent(reference: str) -> Ticket:
-    """Any desk member may read any ticket; unknown and malformed references are one 404."""
-    # Checked before the query: PostgreSQL refuses a NUL byte in a parameter (a 500 otherwise).
-    if not re.fullmatch(REFERENCE_REGEX, reference):
-        raise Http404
-    try:
-        return ticket_for_desk(reference=reference)
-    except Ticket.DoesNotExist:
-        raise Http404 from None
 
 
 SELECT_FILTERS = ("state", "kind", "channel", "assignee", "age")
@@ -275,27 +265,6 @@ def _eligibility(member: Member | None) -> tuple[Eligibility | None, str]:
     return verdict, str(ELIGIBILITY_REASONS.get(verdict.reason, verdict.reason))
 
 
-def _claim_state(ticket: Ticket, user: Account) -> dict[str, bool]:
-    """What the claim allows this user: the same rule as tickets.services._check_claim_allows."""
-    can_claim_perm = user.has_perm("tickets.claim_ticket")
-    can_take_over = user.has_perm("tickets.take_over_ticket")
-    held_by_other = ticket.assignee_id not in (None, user.pk)
-    return {
-        "mine": ticket.assignee_id == user.pk,
-        "held_by_other": held_by_other,
-        "blocked": held_by_other and not can_take_over,
-        "can_claim": ticket.is_open
-        and can_claim_perm
-        and ticket.assignee_id != user.pk
-        and (not held_by_other or can_take_over),
-        "take_over": held_by_other and can_take_over,
-        "can_release": ticket.is_open
-        and can_claim_perm
-        and ticket.assignee_id is not None
-        and (not held_by_other or can_take_over),
-    }
-
-
 def _redirect_alias(reference: str) -> HttpResponse | None:
     """A repeat request's own reference leads to the ticket it was attached to."""
     try:
@@ -324,9 +293,9 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
     user: Account = request.user  # type: ignore[assignment]
     member = ticket.member
     eligibility, eligibility_reason = _eligibility(member)
-    claim = _claim_state(ticket, user)
+    claim = ClaimState.of(ticket, user)
     transitions: set[str] = set()
-    if ticket.is_open and not claim["blocked"]:
+    if ticket.is_open and not claim.blocked:
         transitions = {t.name for t in ticket.get_available_user_state_transitions(user)}
     return render(
         request,
@@ -428,7 +397,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         actor: Account = request.user  # type: ignore[assignment]
         with transaction.atomic():
-            ticket = request_submit(
+            ticket = request_intake(
                 data=RequestData.from_identity(
                     data,
                     kind=data["kind"],
@@ -438,7 +407,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
                 ),
                 actor=actor,
                 request_id=_request_id(request),
-            )
+            ).ticket
             if data["note"]:
                 ticket_note(reference=ticket.reference, actor=actor, body=data["note"])
         messages.success(request, _("Ticket %(reference)s recorded.") % {"reference": ticket})

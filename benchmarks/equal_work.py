@@ -1,4 +1,4 @@
-"""Equal work per request class (SECURITY.md 2): the registration form, on PostgreSQL.
+"""Equal work per request class (docs/security.md §2): the registration form, on PostgreSQL.
 
     .venv/bin/python benchmarks/equal_work.py --per-class 120
 
@@ -16,7 +16,7 @@ classes:
 
 Each request uses a member of its own (no repeat-request attachment). Prints per class: median
 and p95 server time, SQL queries per request, password-hasher calls per request, outbox rows
-per request, and the largest |Δmedian| against `exact`. SECURITY.md's target (ours): < 5 ms.
+per request, and the largest |Δmedian| against `exact`. docs/security.md's target (ours): < 5 ms.
 Not a test: run it on a quiet machine; the load average is printed beside the figures.
 """
 

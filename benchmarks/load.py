@@ -1,4 +1,4 @@
-"""Sustained load on loopback (SECURITY.md 33): gunicorn + PostgreSQL + Redis + Celery + SMTP sink.
+"""Sustained load on loopback (docs/security.md §33): gunicorn, PostgreSQL, Redis, Celery, SMTP.
 
     .venv/bin/python benchmarks/load.py --minutes 10 --rate 2 --agents 3
 

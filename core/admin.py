@@ -67,4 +67,3 @@ def register_remaining(app_label: str) -> None:
     for model in apps.get_app_config(app_label).get_models():
         if not admin.site.is_registered(model):
             admin.site.register(model, ReadOnlyAdmin)
-

@@ -36,7 +36,7 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.status_code == 403:
-            # Every refusal (role, CSRF, jail) leaves one line: who, what, where (SECURITY.md 29).
+            # Every refusal (role, CSRF, jail) logs who, what, where (docs/security.md §29).
             user = getattr(request, "user", None)
             security_log.warning(
                 "access refused status=403 method=%s path=%s user=%s ip=%s",
@@ -82,7 +82,7 @@ class SessionLifetimeMiddleware:
 
 
 class TemporaryPasswordMiddleware:
-    """A member on a temporary password may only change it or log out (SECURITY.md 13)."""
+    """A member on a temporary password may only change it or log out (docs/security.md §13)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

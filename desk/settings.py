@@ -1,4 +1,4 @@
-"""Guichet settings: every deploy knob comes from the environment (see CONTRACT.md and README)."""
+"""Guichet settings: every deploy knob comes from the environment (docs/interfaces.md, README)."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -265,7 +265,7 @@ GUICHET_REQUEST_EXPIRY_DAYS = env.int("GUICHET_REQUEST_EXPIRY_DAYS", default=14)
 GUICHET_SECRET_ANSWER_MAX_TRIES = env.int("GUICHET_SECRET_ANSWER_MAX_TRIES", default=3)
 # Lifetime of the link that confirms a self-service e-mail change (sent to the new address).
 GUICHET_EMAIL_CHANGE_LINK_SECONDS = env.int("GUICHET_EMAIL_CHANGE_LINK_SECONDS", default=3600)
-# Form-triggered e-mails per recipient address per hour (PRODUCT.md decision 6).
+# Form-triggered e-mails per recipient address per hour (docs/product.md §6).
 GUICHET_EMAILS_PER_ADDRESS_PER_HOUR = env.int("GUICHET_EMAILS_PER_ADDRESS_PER_HOUR", default=5)
 GUICHET_SUBMISSIONS_PER_IP_PER_HOUR = env.int("GUICHET_SUBMISSIONS_PER_IP_PER_HOUR", default=30)
 GUICHET_SUBMISSIONS_PER_IDENTIFIER_PER_HOUR = env.int(
@@ -316,7 +316,7 @@ GUICHET_PROMISE_MINUTES = env.int("GUICHET_PROMISE_MINUTES", default=10)
 GUICHET_STALE_CLAIM_HOURS = env.int("GUICHET_STALE_CLAIM_HOURS", default=4)
 # Closed days whose rollups the hourly task recomputes (codes e-mails accepted after midnight).
 GUICHET_ROLLUP_REFRESH_DAYS = env.int("GUICHET_ROLLUP_REFRESH_DAYS", default=3)
-# A worker refuses to start on an unsafe broker (SECURITY.md 23); DEBUG turns the refusal off.
+# A worker refuses to start on an unsafe broker (docs/security.md §23); DEBUG turns the refusal off.
 GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
     "GUICHET_BROKER_CHECK_ON_WORKER_START", default=not DEBUG
 )

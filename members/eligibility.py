@@ -1,4 +1,4 @@
-"""Who may hold a client-area account (PRODUCT.md, "Who may hold a client-area account")."""
+"""Who may hold a client-area account (docs/product.md, "Who may hold a client-area account")."""
 
 from __future__ import annotations
 

@@ -23,7 +23,6 @@ NAME_MAX = 150
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>\"\\;{}\[\]=@#$%^*+|~/0-9]")
 
 
-
 class BirthDateField(forms.DateField):
     """Accepts YYYY-MM-DD or DD/MM/YYYY; refuses impossible and future dates clearly."""
 

@@ -20,7 +20,7 @@ class CoverageKind(models.TextChoices):
     RETIREE = "retiree", _("Retiree receiving a supplementary pension")
 
 
-# Kinds of coverage that entitle their holder to an account of their own (PRODUCT.md).
+# Kinds of coverage that entitle their holder to an account of their own (docs/product.md).
 ELIGIBLE_COVERAGE_KINDS = frozenset(
     {CoverageKind.HEALTH_PRINCIPAL, CoverageKind.PROVIDENT_EMPLOYEE, CoverageKind.RETIREE}
 )
@@ -149,7 +149,7 @@ class Account(AbstractBaseUser, PermissionsMixin):
         _("temporary password expires at"), null=True, blank=True
     )
     secret_question = models.CharField(_("secret question"), max_length=200, blank=True, default="")
-    # Normalised answer, hashed like a password (SECURITY.md test 6).
+    # Normalised answer, hashed like a password (docs/security.md §6).
     secret_answer_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -8,7 +8,7 @@ handlers and its own IP resolution would each need overriding; a hundred lines o
 counters are easier to audit. docs/recovery-and-limits.md lists the figures and why.
 
 Failure policy when the cache is unreachable: public forms fail *open* (a submitted request must
-stand, SECURITY.md 20, and every request is reviewed by an agent anyway); logins fail *closed*
+stand, docs/security.md §20, and every request is reviewed by an agent anyway); logins fail *closed*
 (no online guessing while the counters are blind).
 """
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Account
+from members.services.accounts import emails_differ
 from members.throttling import client_ip, login_blocked, login_failure_record
 
 
@@ -46,7 +47,7 @@ class EmailChangeForm(forms.Form):
         value = self.cleaned_data["new_email"].strip()
         if any(c in value for c in "\r\n"):
             raise ValidationError(_("Enter a valid e-mail address."), code="invalid")
-        if value.casefold() == (self.account.email or "").casefold():
+        if not emails_differ(value, self.account.email or ""):
             raise ValidationError(
                 _("This is already the e-mail address of your account."), code="unchanged"
             )

@@ -75,7 +75,7 @@ class _IdentityForm(IdentityCleaningMixin, forms.Form):
 
 
 class RegistrationForm(_IdentityForm):
-    """Activate my account (CONTRACT.md field names)."""
+    """Activate my account (docs/interfaces.md field names)."""
 
     secret_question = forms.ChoiceField(label=_("Secret question"), choices=SECRET_QUESTIONS)
     secret_answer = forms.CharField(

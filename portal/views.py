@@ -44,7 +44,7 @@ def help_page(request: HttpRequest) -> HttpResponse:
 
 
 def _throttled(request: HttpRequest) -> HttpResponse:
-    """One answer for every limit hit, known identifier or not (SECURITY.md 3)."""
+    """One answer for every limit hit, known identifier or not (docs/security.md §3)."""
     response = render(request, "portal/throttled.html", status=429)
     response["Retry-After"] = "3600"
     return response

@@ -17,7 +17,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from members.names import normalise_name
 
-# Crockford base32: no I, L, O, U (CONTRACT.md).
+# Crockford base32: no I, L, O, U (docs/interfaces.md).
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_REGEX = r"[A-Z]{3}-[0-9A-HJKMNP-TV-Z]{8}"
 
@@ -309,7 +309,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         """The registry check at intake was a clean match: recorded, the ticket stays pending.
 
         Recording it as a transition also makes a clean match cost the same queries as a
-        mismatch, so response time tells nothing about the registry (SECURITY.md 2).
+        mismatch, so response time tells nothing about the registry (docs/security.md §2).
         """
 
     @transition(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from members.models import Account
+from tickets.claims import CLAIM_PERMISSION, TAKE_OVER_PERMISSION, claim_blocks
 from tickets.models import (
     ActorKind,
     EventKind,
@@ -108,11 +109,19 @@ def ticket_transition(
 
 
 def _check_claim_allows(ticket: Ticket, actor: Account) -> None:
-    """A ticket claimed by someone else is theirs until released or taken over."""
-    if ticket.assignee_id not in (None, actor.pk) and not actor.has_perm(
-        "tickets.take_over_ticket"
-    ):
+    """A ticket claimed by someone else is theirs until released or taken over (tickets.claims)."""
+    if claim_blocks(ticket, actor):
         raise TicketActionError("claimed_by_other")
+
+
+def _assign(
+    *, ticket: Ticket, assignee: Account | None, actor: Account, request_id: str, **event: Any
+) -> None:
+    """Give the (locked) ticket to `assignee`, or back to the queue, and record who did it."""
+    ticket.assignee = assignee
+    ticket.claimed_at = timezone.now() if assignee is not None else None
+    ticket.save(update_fields=["assignee", "claimed_at"])
+    event_record(ticket=ticket, actor=actor, request_id=request_id, **event)
 
 
 @transaction.atomic
@@ -121,22 +130,20 @@ def ticket_claim(*, reference: str, actor: Account, request_id: str = "") -> Tic
     ticket = ticket_lock(reference=reference)
     if not ticket.is_open:
         raise TicketActionError("already_decided")
-    if not actor.has_perm("tickets.claim_ticket"):
+    if not actor.has_perm(CLAIM_PERMISSION):
         raise TicketActionError("forbidden")
     if ticket.assignee_id == actor.pk:
         return ticket
     _check_claim_allows(ticket, actor)
     previous = ticket.assignee.username if ticket.assignee_id else ""
-    ticket.assignee = actor
-    ticket.claimed_at = timezone.now()
-    ticket.save(update_fields=["assignee", "claimed_at"])
-    event_record(
+    _assign(
         ticket=ticket,
-        kind=EventKind.CLAIM,
+        assignee=actor,
         actor=actor,
+        request_id=request_id,
+        kind=EventKind.CLAIM,
         reason="take_over" if previous else "",
         data={"previous_assignee": previous} if previous else {},
-        request_id=request_id,
     )
     return ticket
 
@@ -147,19 +154,16 @@ def ticket_release(*, reference: str, actor: Account, request_id: str = "") -> T
     ticket = ticket_lock(reference=reference)
     if ticket.assignee_id is None:
         return ticket
-    if not actor.has_perm("tickets.claim_ticket"):
+    if not actor.has_perm(CLAIM_PERMISSION):
         raise TicketActionError("forbidden")
     _check_claim_allows(ticket, actor)
-    previous = ticket.assignee.username
-    ticket.assignee = None
-    ticket.claimed_at = None
-    ticket.save(update_fields=["assignee", "claimed_at"])
-    event_record(
+    _assign(
         ticket=ticket,
-        kind=EventKind.RELEASE,
+        assignee=None,
         actor=actor,
-        data={"previous_assignee": previous},
         request_id=request_id,
+        kind=EventKind.RELEASE,
+        data={"previous_assignee": ticket.assignee.username},
     )
     return ticket
 
@@ -172,23 +176,21 @@ def ticket_reassign(
     ticket = ticket_lock(reference=reference)
     if not ticket.is_open:
         raise TicketActionError("already_decided")
-    if not actor.has_perm("tickets.take_over_ticket"):
+    if not actor.has_perm(TAKE_OVER_PERMISSION):
         raise TicketActionError("forbidden")
-    if not (assignee.is_active and assignee.is_staff and assignee.has_perm("tickets.claim_ticket")):
+    if not (assignee.is_active and assignee.is_staff and assignee.has_perm(CLAIM_PERMISSION)):
         raise TicketActionError("invalid_assignee")
     if ticket.assignee_id == assignee.pk:
         return ticket
     previous = ticket.assignee.username if ticket.assignee_id else ""
-    ticket.assignee = assignee
-    ticket.claimed_at = timezone.now()
-    ticket.save(update_fields=["assignee", "claimed_at"])
-    event_record(
+    _assign(
         ticket=ticket,
-        kind=EventKind.CLAIM,
+        assignee=assignee,
         actor=actor,
+        request_id=request_id,
+        kind=EventKind.CLAIM,
         reason="reassign",
         data={"previous_assignee": previous, "assignee": assignee.username},
-        request_id=request_id,
     )
     return ticket
 

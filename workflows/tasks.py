@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 @worker_init.connect
 def broker_check_on_worker_start(**kwargs: Any) -> None:
-    """Refuse to start a worker on an unsafe Redis (SECURITY.md 23); off only with DEBUG."""
+    """Refuse to start a worker on an unsafe Redis (docs/security.md §23); off only with DEBUG."""
     if not getattr(settings, "GUICHET_BROKER_CHECK_ON_WORKER_START", not settings.DEBUG):
         return
     errors = broker_is_safe()

@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 register = template.Library()
 
 # WCAG 1.3.5 (identify input purpose): browsers and assistive tools fill in or explain these.
-# Keyed by field name, since the same names recur across our forms (CONTRACT.md field names).
+# Keyed by field name, since the same names recur across our forms (docs/interfaces.md field names).
 AUTOCOMPLETE = {
     "member_number": "username",
     "username": "username",

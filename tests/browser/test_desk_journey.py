@@ -20,13 +20,13 @@ from django.core import mail
 from tests.factories import MemberFactory, StaffFactory
 from tests.integration.harness import require_services
 from tickets.models import Ticket, TicketKind, TicketState
-from workflows.services.intake import RequestData, request_submit
+from workflows.services.intake import RequestData, request_intake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def _submit(member_number: str, last_name: str, email: str) -> Ticket:
-    return request_submit(
+    return request_intake(
         data=RequestData(
             kind=TicketKind.REGISTRATION,
             member_number=member_number,
@@ -38,7 +38,7 @@ def _submit(member_number: str, last_name: str, email: str) -> Ticket:
             secret_answer="Médor",
             language="en",
         )
-    )
+    ).ticket
 
 
 def _log_in(page: Any, username: str) -> None:

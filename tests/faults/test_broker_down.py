@@ -1,4 +1,4 @@
-"""SECURITY.md 20: with Redis (broker and cache) stopped, the site keeps answering and loses
+"""docs/security.md §20: with Redis (broker and cache) stopped, the site keeps answering and loses
 nothing; once Redis is back the outbox sweep delivers every e-mail, exactly once.
 
 The whole stack runs on a private redis-server: gunicorn (2 workers, production settings over

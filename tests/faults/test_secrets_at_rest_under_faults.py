@@ -1,4 +1,4 @@
-"""SECURITY.md 9-11, the hard version: full journeys with every logger at DEBUG and exceptions
+"""docs/security.md §9-11, the hard version: full journeys with every logger at DEBUG and exceptions
 forced inside the credential task, then no temporary password, secret answer, NIR or session id
 in a database dump, any Redis key, the Redis RDB and AOF files, or any log line.
 

@@ -1,4 +1,4 @@
-"""The mail server down, refusing for now, refusing for good, or slow (SECURITY.md 22).
+"""The mail server down, refusing for now, refusing for good, or slow (docs/security.md §22).
 
 - down, then 4xx: each failed attempt is a "retrying" row on the ticket's history, spaced by
   exponential backoff; once the server accepts, one e-mail is delivered, and its temporary

@@ -1,4 +1,4 @@
-"""SECURITY.md 24: two agents act on one ticket at the same instant; exactly one wins.
+"""docs/security.md §24: two agents act on one ticket at the same instant; exactly one wins.
 
 Threads with their own database connections meet at a barrier, then post the desk actions
 through the real views. Rounds: 200 per pair under CI=true (GUICHET_RACE_ROUNDS overrides).

@@ -1,4 +1,4 @@
-"""SECURITY.md 21-22: a worker SIGKILLed at any step of credential issuance loses nothing.
+"""docs/security.md §21-22: a worker SIGKILLed at any step of credential issuance loses nothing.
 
 Every ticket ends with a delivered e-mail and exactly one valid temporary password, the one in
 the latest e-mail; a second e-mail only when the kill falls after the SMTP accept and before

@@ -1,4 +1,4 @@
-"""SECURITY.md 23: a worker does not start consuming from a Redis that could lose messages."""
+"""docs/security.md §23: a worker does not start consuming from a Redis that could lose messages."""
 
 from __future__ import annotations
 

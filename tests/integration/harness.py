@@ -53,7 +53,7 @@ def services_missing_reason() -> str | None:
 
 
 def in_ci() -> bool:
-    """CI=true turns a missing service into a failure (CONTRACT.md: never a silent skip)."""
+    """CI=true turns a missing service into a failure (docs/interfaces.md: never a silent skip)."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
@@ -362,7 +362,7 @@ def worker_env(*, database_settings: Mapping[str, Any], email_url: str, var_dir:
         PYTHONUNBUFFERED="1",
     )
     # The shared and CI Redis run without persistence; the refusal to start on such a broker
-    # (SECURITY.md 23) has its own tests, so here it is off unless the caller's env turns it on.
+    # (docs/security.md §23) has its own tests: off here unless the caller's env turns it on.
     env.setdefault("GUICHET_BROKER_CHECK_ON_WORKER_START", "0")
     return env
 

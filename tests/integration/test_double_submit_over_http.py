@@ -1,4 +1,4 @@
-"""SECURITY.md 25 over real HTTP: the same registration page posted twice at the same instant
+"""docs/security.md §25 over real HTTP: the same registration page posted twice at the same instant
 (a double click) and once more later (a reload) is one ticket and one acknowledgment e-mail."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 2 / SECURITY.md 9-11: after issuance, neither the temporary password nor the secret answer
+"""docs/security.md §9-11: after issuance, neither the temporary password nor the secret answer
 (nor the member's new password) is in any database row, Redis key or log line."""
 
 from __future__ import annotations

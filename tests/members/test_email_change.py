@@ -1,4 +1,7 @@
-"""Self-service e-mail change: password again, link to the new address, notices (SECURITY 17-18)."""
+"""Self-service e-mail change: password, link to the new address, notices (docs/security.md §17).
+
+And its guards (docs/security.md §18).
+"""
 
 from __future__ import annotations
 
@@ -97,7 +100,7 @@ def test_the_change_applies_only_once_the_link_is_followed(
     assert applied.status_code == 302
     assert Account.objects.get(pk=account.pk).email == "new@example.org"
     notices = {m.to[0]: m for m in mail.outbox}
-    assert set(notices) == {"old@example.org", "new@example.org"}  # SECURITY.md 17
+    assert set(notices) == {"old@example.org", "new@example.org"}  # docs/security.md §17
     for notice in notices.values():
         assert token not in notice.body and PASSWORD not in notice.body
     # Single use.

@@ -1,4 +1,4 @@
-"""Login brute force: growing delay, lock, per-IP ceiling, trusted proxies (SECURITY.md 4)."""
+"""Login brute force: growing delay, lock, per-IP ceiling, trusted proxies (docs/security.md §4)."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_a_success_does_not_clear_the_ip_counter(account: Account, clock: Clock)
 
 @override_settings(GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR=1000)
 def test_every_login_path_computes_one_hash(account: Account, monkeypatch: Any) -> None:
-    """Equal work (SECURITY.md 2 for login): known, unknown and locked each hash once."""
+    """Equal work (docs/security.md §2 for login): known, unknown and locked each hash once."""
     from django.contrib.auth.hashers import MD5PasswordHasher
 
     calls = []

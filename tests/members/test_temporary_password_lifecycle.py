@@ -1,4 +1,4 @@
-"""Temporary passwords: forced change, 24 h expiry, exactness, sessions (SECURITY.md 13-16)."""
+"""Temporary passwords: forced change, expiry, exactness, sessions (docs/security.md §13-16)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory
 from tickets.models import EventKind, TicketKind
 from workflows.services.decisions import ticket_confirm
-from workflows.services.intake import RequestData, request_submit
+from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
 TEMP_LINE = re.compile(r"^([A-Za-z2-9]{10})$", re.M)
@@ -33,7 +33,7 @@ def issued(agent: Account, django_capture_on_commit_callbacks: Any) -> tuple[Acc
     account = MemberAccountFactory(
         member=MemberFactory(member_number="750000001"), email="onfile@example.org"
     )
-    ticket = request_submit(
+    ticket = request_intake(
         data=RequestData(
             kind=TicketKind.RECOVERY,
             member_number="750000001",
@@ -42,7 +42,7 @@ def issued(agent: Account, django_capture_on_commit_callbacks: Any) -> tuple[Acc
             birth_date=datetime.date(1980, 4, 12),
             email="typed@example.org",
         )
-    )
+    ).ticket
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ticket_confirm(reference=ticket.reference, actor=agent)
@@ -140,7 +140,7 @@ def test_only_the_exact_string_from_the_e_mail_opens(
 def test_issuing_codes_or_changing_the_password_ends_other_sessions(
     agent: Account, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """SECURITY.md 16."""
+    """docs/security.md §16."""
     account = MemberAccountFactory(
         member=MemberFactory(member_number="750000002"), email="s@example.org"
     )
@@ -160,7 +160,7 @@ def test_issuing_codes_or_changing_the_password_ends_other_sessions(
     assert laptop.get("/account/").status_code == 200
     assert phone.get("/account/").status_code == 302
     # New codes issued by support end every session.
-    ticket = request_submit(
+    ticket = request_intake(
         data=RequestData(
             kind=TicketKind.ACCESS,
             member_number="750000002",
@@ -169,7 +169,7 @@ def test_issuing_codes_or_changing_the_password_ends_other_sessions(
             birth_date=datetime.date(1980, 4, 12),
             email="s@example.org",
         )
-    )
+    ).ticket
     with django_capture_on_commit_callbacks(execute=True):
         ticket_confirm(reference=ticket.reference, actor=agent)
     assert laptop.get("/account/").status_code == 302

@@ -1,4 +1,4 @@
-"""SECURITY.md 29-30: every action leaves one record; history is append-only and verifiable."""
+"""docs/security.md §29-30: every action leaves one record; history is append-only, verifiable."""
 
 from __future__ import annotations
 

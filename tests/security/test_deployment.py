@@ -1,4 +1,4 @@
-"""SECURITY.md 32 and 23: production settings pass Django's deploy checks; headers and errors."""
+"""docs/security.md §32, §23: production settings pass Django's deploy checks; headers, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SECURITY.md 31: hostile input on public forms and desk actions never gives a 5xx.
+"""docs/security.md §31: hostile input on public forms and desk actions never gives a 5xx.
 
 Hypothesis runs 1,000 examples per form under CI=true (profile "ci"), 40 locally ("dev").
 """

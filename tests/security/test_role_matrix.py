@@ -1,4 +1,4 @@
-"""SECURITY.md 26-28: every URL x role x method against one declared table; CSRF on every POST.
+"""docs/security.md §26-28: every URL x role x method against one declared table; CSRF on POSTs.
 
 A URL missing from URL_TABLE fails `test_every_url_is_declared`: declare what each role may do.
 Answers: "ok" 2xx; "redirect" 3xx inside the site; "login" 3xx to a login page; "denied" 403;
@@ -243,7 +243,7 @@ def test_every_url_answers_each_role_as_declared(
     assert not wrong, "\n".join(wrong)
 
 
-# --- CSRF (SECURITY.md 28) -------------------------------------------------------------------
+# --- CSRF (docs/security.md §28) ------------------------------------------------------------------
 
 
 def _post_targets(personas: dict[str, Account | None]) -> list[tuple[str, str, Account | None]]:

@@ -15,7 +15,7 @@ from tests.factories import MemberFactory, StaffFactory, TicketFactory
 from tickets.models import EventKind, RejectionReason, Ticket, TicketKind, TicketState
 from tickets.services import ticket_claim, ticket_note
 from workflows.services.decisions import ticket_reject
-from workflows.services.intake import RequestData, request_submit
+from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def _submit(member: Member, **overrides: Any) -> Ticket:
         "secret_answer": "Caramel",
     }
     fields.update(overrides)
-    return request_submit(data=RequestData(**fields))
+    return request_intake(data=RequestData(**fields)).ticket
 
 
 # --- who reaches the desk --------------------------------------------------------------------

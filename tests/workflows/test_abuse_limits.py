@@ -1,4 +1,4 @@
-"""Public-form limits trip alike for known and unknown identifiers (SECURITY.md 3, 7)."""
+"""Public-form limits trip alike for known and unknown identifiers (docs/security.md §3, 7)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_one_address_gets_at_most_five_form_e_mails_an_hour(
 def test_a_cache_outage_never_refuses_a_submission(
     client: Client, known: None, django_capture_on_commit_callbacks: Any, monkeypatch: Any
 ) -> None:
-    """Forms fail open: a submitted request must stand (SECURITY.md 20)."""
+    """Forms fail open: a submitted request must stand (docs/security.md §20)."""
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("redis down")
@@ -112,7 +112,7 @@ def _random_reference() -> str:
 
 
 def test_guessed_references_get_one_404_then_the_rate_limit(client: Client) -> None:
-    """SECURITY.md 7 (unit scale: the per-minute limit engages at 30)."""
+    """docs/security.md §7 (unit scale: the per-minute limit engages at 30)."""
     bodies = set()
     codes = []
     for _ in range(30):

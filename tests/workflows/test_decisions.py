@@ -15,7 +15,7 @@ from tickets.models import EventKind, RejectionReason, Ticket, TicketKind, Ticke
 from tickets.services import TicketActionError, ticket_claim
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
-from workflows.services.intake import RequestData, request_submit
+from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def _registration(member: Member, **overrides: Any) -> Ticket:
         "language": "en",
     }
     fields.update(overrides)
-    ticket = request_submit(data=RequestData(**fields))
+    ticket = request_intake(data=RequestData(**fields)).ticket
     OutboxMessage.objects.all().delete()  # the acknowledgment is another test's business
     return ticket
 

@@ -1,4 +1,4 @@
-"""SECURITY.md 25: a public form posted twice (double click, reload, retry) is one request.
+"""docs/security.md §25: a public form posted twice (double click, reload, retry) is one request.
 
 Each rendering of /register/, /recover/ and /support/ carries a one-time `form_token`; the
 second POST of the same page gets the first one's status page, with no second ticket, alias or

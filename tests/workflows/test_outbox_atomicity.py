@@ -1,4 +1,4 @@
-"""SECURITY.md 19: cause, history and outbox row commit together or not at all."""
+"""docs/security.md §19: cause, history and outbox row commit together or not at all."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/recover/ and /support/ answer alike whatever the registry holds (SECURITY.md 1)."""
+"""/recover/ and /support/ answer alike whatever the registry holds (docs/security.md §1)."""
 
 from __future__ import annotations
 

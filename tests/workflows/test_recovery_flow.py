@@ -19,7 +19,7 @@ from tests.factories import MemberAccountFactory, MemberFactory
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, RequestAlias
 from workflows.services.decisions import ticket_confirm
-from workflows.services.intake import RequestData, request_submit
+from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_twenty_requests_change_nothing_on_the_account(
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """SECURITY.md 5: no lock, no new password, the current password still works."""
+    """docs/security.md §5: no lock, no new password, the current password still works."""
     before = Account.objects.get(pk=member.pk)
     with override_settings(
         GUICHET_SUBMISSIONS_PER_IDENTIFIER_PER_HOUR=100, GUICHET_SUBMISSIONS_PER_IP_PER_HOUR=100
@@ -140,7 +140,7 @@ def test_a_right_secret_answer_moves_codes_to_the_new_address_and_tells_the_old(
 def test_three_wrong_answers_close_the_self_service_change(
     client: Client, member: Account, agent: Account, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """SECURITY.md 6: tries counted on the request; then support only; the owner is told."""
+    """docs/security.md §6: tries counted on the request; then support only; the owner is told."""
     for answer in ("Lyon", "Paris", "Nantes", "Saint-Étienne"):
         mail.outbox.clear()
         response = recover(
@@ -228,7 +228,7 @@ def test_a_repeat_request_attaches_to_the_open_one(
     assert event.data["submitted"]["email"] == "other@example.org"
     assert client.get(second["Location"]).status_code == 200
     # A different kind for the same member is a new ticket.
-    request_submit(data=_support(TicketKind.ACCESS))
+    request_intake(data=_support(TicketKind.ACCESS))
     assert Ticket.objects.count() == 2
 
 
@@ -252,7 +252,7 @@ def test_agents_open_support_tickets_on_a_members_behalf(
     member: Account, agent: Account, kind: str, channel: str
 ) -> None:
     extra = {"requested_email": "new@example.org"} if kind == TicketKind.EMAIL_CHANGE else {}
-    ticket = request_submit(data=_support(kind, channel, **extra), actor=agent)
+    ticket = request_intake(data=_support(kind, channel, **extra), actor=agent).ticket
     assert (ticket.kind, ticket.channel, ticket.created_by, ticket.member) == (
         kind,
         channel,
@@ -266,10 +266,10 @@ def test_agents_open_support_tickets_on_a_members_behalf(
 def test_codes_never_received_always_issues_a_new_password(
     member: Account, agent: Account, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """SECURITY.md 12: a reissue never re-sends; the previous temporary password dies."""
+    """docs/security.md §12: a reissue never re-sends; the previous temporary password dies."""
     passwords = []
     for _ in range(2):
-        ticket = request_submit(data=_support(TicketKind.ACCESS))
+        ticket = request_intake(data=_support(TicketKind.ACCESS)).ticket
         mail.outbox.clear()
         with django_capture_on_commit_callbacks(execute=True):
             ticket_confirm(reference=ticket.reference, actor=agent)
@@ -283,7 +283,7 @@ def test_codes_never_received_always_issues_a_new_password(
 def test_closing_an_account_refuses_login_generically_and_tells_the_member(
     member: Account, agent: Account, django_capture_on_commit_callbacks: Any
 ) -> None:
-    ticket = request_submit(data=_support(TicketKind.CLOSURE))
+    ticket = request_intake(data=_support(TicketKind.CLOSURE)).ticket
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ticket_confirm(reference=ticket.reference, actor=agent)
@@ -308,10 +308,10 @@ def _same_without_csrf(a: bytes, b: bytes) -> bool:
 def test_an_e_mail_change_through_support_needs_an_agent_and_leaves_history(
     member: Account, agent: Account, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """SECURITY.md 18 (support path): nothing changes before the decision; both told."""
-    ticket = request_submit(
+    """docs/security.md §18 (support path): nothing changes before the decision; both told."""
+    ticket = request_intake(
         data=_support(TicketKind.EMAIL_CHANGE, requested_email="new@example.org")
-    )
+    ).ticket
     assert Account.objects.get(pk=member.pk).email == "onfile@example.org"
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):

@@ -245,7 +245,7 @@ def test_only_get_and_post(client: Client) -> None:
     assert client.delete("/register/").status_code == 405
 
 
-# --- neutral answers (SECURITY.md 1, PRODUCT.md decision 3) ----------------------------------
+# --- neutral answers (docs/security.md §1, docs/product.md §3) ----------------------------------
 
 FIXED_CREATED_AT = datetime.datetime(2025, 1, 6, 9, 30, tzinfo=datetime.UTC)
 

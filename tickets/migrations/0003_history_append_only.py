@@ -1,4 +1,4 @@
-"""PostgreSQL: the history table refuses row UPDATE and DELETE whoever asks (SECURITY.md 30).
+"""PostgreSQL: the history table refuses row UPDATE and DELETE whoever asks (docs/security.md §30).
 
 TRUNCATE is left to privileges (the test runner flushes tables with it); see README.
 """

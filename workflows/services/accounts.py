@@ -1,4 +1,7 @@
-"""Changes a member makes to their own account."""
+"""Changes a member makes to their own account, and the e-mails that tell of account changes.
+
+The writes themselves are `members.services.accounts`; this module composes them with the outbox.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import Account, EmailChangeRequest
+from members.services.accounts import account_email_set, account_password_set, emails_differ
 from tickets.models import EventKind, Ticket, TicketEvent
 from tickets.services import event_record
 from workflows.models import EmailTemplate, OutboxMessage
@@ -22,19 +26,7 @@ from workflows.services.outbox import outbox_enqueue
 @transaction.atomic
 def account_password_change(*, account: Account, new_password: str, language: str) -> Account:
     """Set a member-chosen password; any temporary one stops working; the member is told."""
-    account = Account.objects.select_for_update().get(pk=account.pk)
-    account.set_password(new_password)
-    account.must_change_password = False
-    account.temporary_password_expires_at = None
-    account.password_changed_at = timezone.now()
-    account.save(
-        update_fields=[
-            "password",
-            "must_change_password",
-            "temporary_password_expires_at",
-            "password_changed_at",
-        ]
-    )
+    account = account_password_set(account=account, new_password=new_password)
     if account.email:
         outbox_enqueue(
             template=EmailTemplate.PASSWORD_CHANGED,
@@ -126,23 +118,38 @@ def account_email_change_confirm(*, token: str, language: str) -> Account | None
     if not won:
         return None
     account = Account.objects.select_for_update().get(pk=change.account_id)
-    old_email = account.email
-    account.email = change.new_email
-    account.save(update_fields=["email"])
-    if old_email and old_email.casefold() != change.new_email.casefold():
+    old_email = account_email_set(account=account, new_email=change.new_email)
+    email_change_notify(
+        account=account, old_email=old_email, new_email=change.new_email, language=language
+    )
+    return account
+
+
+def email_change_notify(
+    *,
+    account: Account,
+    old_email: str,
+    new_email: str,
+    language: str,
+    ticket: Ticket | None = None,
+) -> None:
+    """Tell of an applied e-mail change, whoever made it: the old address (when it really is
+    another one) and the new one (docs/security.md §17)."""
+    if old_email and emails_differ(old_email, new_email):
         outbox_enqueue(
             template=EmailTemplate.EMAIL_CHANGED_OLD,
             recipient=old_email,
             language=language,
+            ticket=ticket,
             account=account,
         )
     outbox_enqueue(
         template=EmailTemplate.EMAIL_CHANGED_NEW,
-        recipient=change.new_email,
+        recipient=new_email,
         language=language,
+        ticket=ticket,
         account=account,
     )
-    return account
 
 
 def account_temporary_password_expired(*, account: Account) -> None:

@@ -17,7 +17,7 @@ from workflows.passwords import generate_temporary_password
 def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -> str:
     """Give the account a new temporary password; the caller e-mails it, nothing keeps it.
 
-    Runs in the worker at send time (PRODUCT.md decision 7): a retry issues a new password, so the
+    Runs in the worker at send time (docs/product.md §7): a retry issues a new password, so the
     latest e-mail always holds the only valid one.
     """
     password = generate_temporary_password()

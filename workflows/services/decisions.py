@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from members.eligibility import eligibility_from_coverages
 from members.models import Account, AccountStatus, Member
+from members.services.accounts import account_close, account_create_for_member, account_email_set
 from tickets.models import (
     OPEN_STATES,
     EventKind,
@@ -25,6 +26,7 @@ from tickets.services import (
     ticket_transition,
 )
 from workflows.models import EmailTemplate
+from workflows.services.accounts import email_change_notify
 from workflows.services.outbox import outbox_enqueue
 
 
@@ -72,18 +74,12 @@ def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, reque
         member = ticket.member
         if member is None:  # guarded by the transition's condition; kept for the type checker
             raise TicketActionError("no_registry_member")
-        account = Account(
-            username=member.member_number,
+        account = account_create_for_member(
             member=member,
             email=ticket.submitted_email,
-            first_name=member.first_name,
-            last_name=member.last_name,
             secret_question=ticket.secret_question,
             secret_answer_hash=ticket.secret_answer_hash,
-            must_change_password=True,
         )
-        account.set_unusable_password()
-        account.save()
         event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_created")
         _send_credentials(ticket=ticket, account=account, recipient=account.email)
         return
@@ -99,10 +95,7 @@ def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, reque
     elif ticket.kind == TicketKind.EMAIL_CHANGE:
         _change_email(ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor)
     elif ticket.kind == TicketKind.CLOSURE:
-        account.status = AccountStatus.CLOSED
-        account.closed_at = timezone.now()
-        account.is_active = False
-        account.save(update_fields=["status", "closed_at", "is_active"])
+        account_close(account=account)
         event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_closed")
         outbox_enqueue(
             template=EmailTemplate.ACCOUNT_CLOSED,
@@ -128,26 +121,15 @@ def _change_email(*, ticket: Ticket, account: Account, new_email: str, actor: Ac
     """Replace the e-mail on file and tell both addresses."""
     if not new_email:
         raise TicketActionError("no_new_email")
-    old_email = account.email
-    account.email = new_email
-    account.save(update_fields=["email"])
+    old_email = account_email_set(account=account, new_email=new_email)
     event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
-    if old_email and old_email.lower() != new_email.lower():
-        outbox_enqueue(
-            template=EmailTemplate.EMAIL_CHANGED_OLD,
-            recipient=old_email,
-            language=ticket.language,
-            ticket=ticket,
-            account=account,
-        )
-    if ticket.kind == TicketKind.EMAIL_CHANGE:
-        outbox_enqueue(
-            template=EmailTemplate.EMAIL_CHANGED_NEW,
-            recipient=new_email,
-            language=ticket.language,
-            ticket=ticket,
-            account=account,
-        )
+    email_change_notify(
+        account=account,
+        old_email=old_email,
+        new_email=new_email,
+        language=ticket.language,
+        ticket=ticket,
+    )
     return new_email
 
 
@@ -178,7 +160,7 @@ def _send_rejection(ticket: Ticket) -> None:
     """The rejection e-mail goes to the address typed on the request (nothing else is known)."""
     # `already_registered` gets the same neutral rejection, which already says "if you have an
     # account, use forgotten codes": a distinct e-mail would tell whoever typed someone else's
-    # details that this person holds an account (issue 3; PRODUCT.md decision 3).
+    # details that this person holds an account (issue 3; docs/product.md §3).
     template = EmailTemplate.REJECTION
     if ticket.rejection_reason == RejectionReason.EXPIRED:
         template = EmailTemplate.EXPIRED

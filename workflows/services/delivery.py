@@ -24,7 +24,7 @@ from workflows.services.outbox import (
 
 logger = logging.getLogger(__name__)
 
-# The steps of a credentials delivery at which a fault test may kill the worker (SECURITY.md 21).
+# The steps of a credentials delivery where a fault test may kill the worker (docs/security.md §21).
 FAULT_POINTS = ("after_claim", "after_hash_commit", "after_smtp_accept", "after_sent_mark")
 
 

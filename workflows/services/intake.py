@@ -77,7 +77,7 @@ def request_intake(
     """Store the request (or attach it to the member's open one), queue the neutral e-mail.
 
     Every outcome of the check does the same work (queries, one hash, one e-mail), so nothing the
-    member sees or waits for tells whether the person is in the registry (SECURITY.md 1-2).
+    member sees or waits for tells whether the person is in the registry (docs/security.md §1-2).
     A repeat request gets a fresh reference of its own (an alias), never the open ticket's.
     `acknowledge=False` (the recipient's hourly e-mail budget is spent) skips only the e-mail.
     """
@@ -136,13 +136,6 @@ def request_intake(
             },
         )
     return Intake(ticket=ticket, reference=reference, attached=open_ticket is not None)
-
-
-def request_submit(
-    *, data: RequestData, actor: Account | None = None, request_id: str = ""
-) -> Ticket:
-    """Compatibility entry point (desk, scripts): the ticket the request became or joined."""
-    return request_intake(data=data, actor=actor, request_id=request_id).ticket
 
 
 def _open_ticket_for(check: RegistryCheck, kind: str) -> Ticket | None:

@@ -13,7 +13,7 @@ from members.models import Account, AccountStatus, Coverage, Member
 from tickets.models import MatchResult, TicketKind
 from workflows.identity import compare_identity
 
-# A primary key no row has: lets every path run the same queries (equal work, SECURITY.md 2).
+# A primary key no row has: lets every path run the same queries (equal work, docs/security.md §2).
 NO_ROW = -1
 
 

@@ -84,8 +84,8 @@ def outbox_send_lock(*, message_id: int) -> Iterator[bool]:
 
     The lease says how long before a silent worker is presumed dead; this lock says whether the
     sender is in fact alive: a mail server slower than the lease must not let a second worker
-    claim the message and send it again (SECURITY.md 22). PostgreSQL releases the lock when the
-    holder's connection dies (worker killed), so crash recovery still goes through the lease.
+    claim the message and send it again (docs/security.md §22). PostgreSQL releases the lock when
+    the holder's connection dies (worker killed), so crash recovery still goes through the lease.
     Needs session-level connections (no PgBouncer transaction pooling). No-op on SQLite.
     """
     if connection.vendor != "postgresql":

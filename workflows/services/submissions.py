@@ -1,4 +1,4 @@
-"""Double-submitted public forms give one request (SECURITY.md 25): one-time form tokens."""
+"""Double-submitted public forms give one request (docs/security.md §25): one-time form tokens."""
 
 from __future__ import annotations
 
