@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import time
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from members import throttling
@@ -191,11 +193,38 @@ def test_login_rotates_the_session_key_and_logout_kills_the_old_cookie() -> None
     assert replay.get("/account/").status_code == 302
 
 
-def test_the_desk_session_has_idle_and_absolute_timeouts(agent: Account) -> None:
-    assert settings.SESSION_COOKIE_AGE == 30 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
+def _desk_session(agent: Account) -> Client:
     client = Client()
-    client.post("/desk/login/", {"username": "alice", "password": "staff password 123"})
+    client.post("/desk/login/", {"username": agent.username, "password": "staff password 123"})
     assert client.get("/desk/").status_code == 200
+    return client
+
+
+@contextlib.contextmanager
+def _at(moment: datetime.datetime) -> Iterator[None]:
+    """Move both clocks the session machinery reads: Django's (expiry) and time's (absolute)."""
+    with (
+        mock.patch("django.utils.timezone.now", return_value=moment),
+        mock.patch("time.time", return_value=moment.timestamp()),
+    ):
+        yield
+
+
+@override_settings(SESSION_COOKIE_AGE=30 * 60)
+def test_the_desk_session_ends_after_30_idle_minutes_but_activity_keeps_it(agent: Account) -> None:
+    client = _desk_session(agent)
+    start = timezone.now()
+    with _at(start + datetime.timedelta(minutes=25)):
+        assert client.get("/desk/").status_code == 200  # activity renews the idle window
+    with _at(start + datetime.timedelta(minutes=50)):
+        assert client.get("/desk/").status_code == 200  # 25 min after the last request
+    with _at(start + datetime.timedelta(minutes=50 + 30, seconds=1)):
+        assert client.get("/desk/").status_code == 302  # 30 min 1 s idle: logged out
+
+
+@override_settings(GUICHET_SESSION_ABSOLUTE_SECONDS=12 * 3600)
+def test_the_desk_session_ends_12_hours_after_login_whatever_the_activity(agent: Account) -> None:
+    client = _desk_session(agent)
     later = timezone.now() + datetime.timedelta(hours=12, seconds=1)
     with mock.patch("time.time", return_value=later.timestamp()):
         assert client.get("/desk/").status_code == 302

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.test import override_settings
 from django.utils import timezone
 
 from tests.factories import TicketFactory
@@ -18,15 +19,15 @@ from workflows.tasks import tickets_expire
 pytestmark = pytest.mark.django_db
 
 
+@override_settings(GUICHET_REQUEST_EXPIRY_DAYS=3)
 def test_it_expires_only_requests_past_the_setting(django_capture_on_commit_callbacks: Any) -> None:
-    assert settings.GUICHET_REQUEST_EXPIRY_DAYS == 14
     now = timezone.now()
     old = TicketFactory(kind=TicketKind.RECOVERY, submitted_email="late@example.org")
     young = TicketFactory(kind=TicketKind.ACCESS)
-    type(old).objects.filter(pk=old.pk).update(
-        created_at=now - datetime.timedelta(days=14, hours=1)
+    type(old).objects.filter(pk=old.pk).update(created_at=now - datetime.timedelta(days=3, hours=1))
+    type(young).objects.filter(pk=young.pk).update(
+        created_at=now - datetime.timedelta(days=2, hours=23)
     )
-    type(young).objects.filter(pk=young.pk).update(created_at=now - datetime.timedelta(days=13))
     with django_capture_on_commit_callbacks(execute=True):
         assert tickets_expire() == 1
     old.refresh_from_db()
