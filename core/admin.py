@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.contrib import admin
@@ -11,6 +11,14 @@ from django.http import HttpRequest
 
 # Columns that hold a password hash, a secret-answer hash or a token digest: never displayed.
 SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash")
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups, _ListDisplayT
+
+    # ModelAdmin is generic in the stubs only (no __class_getitem__ at runtime).
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
 
 
 def is_secret_field(name: str) -> bool:
@@ -29,16 +37,16 @@ def visible_fields(model: type[models.Model]) -> list[str]:
     ]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(_ModelAdmin):
     """Look, never touch: changes go through the services, which keep the history."""
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return visible_fields(self.model)
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> _FieldGroups:
+        return list(visible_fields(self.model))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return visible_fields(self.model)
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> _ListDisplayT[Any]:
         return list(self.list_display) if self.list_display != ("__str__",) else ["__str__"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

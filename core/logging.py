@@ -7,7 +7,8 @@ import time
 
 
 class UTCFormatter(logging.Formatter):
-    converter = time.gmtime
+    # A staticmethod, as logging.Formatter expects: a plain function would bind to self.
+    converter = staticmethod(time.gmtime)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created)) + (

@@ -4,6 +4,8 @@ Everything as in production (Argon2id, Redis, DEBUG off, `__Host-` cookies) exce
 HTTP on 127.0.0.1 cannot do: no HTTPS redirect, and static files served without collectstatic.
 """
 
+from typing import Any, cast
+
 from desk.settings import *  # noqa: F403
 from desk.settings import LOG_LEVEL, LOGGING, STORAGES
 
@@ -16,5 +18,9 @@ WHITENOISE_USE_FINDERS = True
 # LOG_LEVEL=DEBUG means every logger, the database's included (it is INFO in production).
 LOGGING = {
     **LOGGING,
-    "loggers": {**LOGGING.get("loggers", {}), "django.db.backends": {"level": LOG_LEVEL}},
+    "loggers": {
+        # LOGGING is inferred as dict[str, object]; its "loggers" entry is a dict of dicts.
+        **cast("dict[str, dict[str, Any]]", LOGGING.get("loggers", {})),
+        "django.db.backends": {"level": LOG_LEVEL},
+    },
 }

@@ -60,7 +60,7 @@ class IdentityCleaningMixin:
     cleaned_data: dict[str, Any]
 
     def clean_member_number(self) -> str:
-        value = self.cleaned_data["member_number"].strip().upper()
+        value: str = self.cleaned_data["member_number"].strip().upper()
         if value and not MEMBER_NUMBER_RE.fullmatch(value):
             raise ValidationError(
                 _("A member ID has 4 to 20 letters and digits, as printed on your card."),

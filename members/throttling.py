@@ -152,11 +152,13 @@ def _ip_key(ip: str) -> str:
 
 def login_delay_seconds(failures: int) -> int:
     """Wait imposed after `failures` consecutive failures: 0, then 1, 2, 4 … s, then the lock."""
+    lock_seconds: int = settings.GUICHET_LOGIN_LOCK_SECONDS
     if failures >= settings.GUICHET_LOGIN_FAILURES_BEFORE_LOCK:
-        return settings.GUICHET_LOGIN_LOCK_SECONDS
+        return lock_seconds
     if failures < LOGIN_DELAY_AFTER:
         return 0
-    return min(2 ** (failures - LOGIN_DELAY_AFTER), settings.GUICHET_LOGIN_LOCK_SECONDS)
+    delay: int = 2 ** (failures - LOGIN_DELAY_AFTER)  # int ** int is typed Any (may be a float)
+    return min(delay, lock_seconds)
 
 
 def login_blocked(*, portal: str, username: str, ip: str) -> bool:

@@ -20,7 +20,7 @@ class MemberPasswordChangeForm(PasswordChangeForm):
     """Old password, then a new one that follows the policy and differs from the old."""
 
     def clean_new_password1(self) -> str:
-        new = self.cleaned_data["new_password1"]
+        new: str = self.cleaned_data["new_password1"]
         old = self.cleaned_data.get("old_password")
         if old is not None and new == old:
             raise ValidationError(
@@ -44,7 +44,7 @@ class EmailChangeForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_new_email(self) -> str:
-        value = self.cleaned_data["new_email"].strip()
+        value: str = self.cleaned_data["new_email"].strip()
         if any(c in value for c in "\r\n"):
             raise ValidationError(_("Enter a valid e-mail address."), code="invalid")
         if not emails_differ(value, self.account.email or ""):
@@ -54,7 +54,7 @@ class EmailChangeForm(forms.Form):
         return value
 
     def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
+        password: str = self.cleaned_data["password"]
         ip = client_ip(self.request)
         # Wrong passwords here count like failed logins: a stolen session cannot guess on.
         blocked = login_blocked(portal="member", username=self.account.username, ip=ip)

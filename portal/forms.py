@@ -59,7 +59,7 @@ class _IdentityForm(IdentityCleaningMixin, forms.Form):
         return value if FORM_TOKEN_RE.fullmatch(value) else ""
 
     def clean_email(self) -> str:
-        value = self.cleaned_data["email"]
+        value: str = self.cleaned_data["email"]
         if any(c in value for c in "\r\n"):
             raise ValidationError(EmailValidator.message, code="invalid")
         return value
@@ -92,7 +92,7 @@ class RegistrationForm(_IdentityForm):
     )
 
     def clean_secret_answer(self) -> str:
-        value = self.cleaned_data["secret_answer"]
+        value: str = self.cleaned_data["secret_answer"]
         if any(ord(c) < 32 for c in value):
             raise ValidationError(_("Use ordinary characters only."), code="invalid")
         return value
@@ -200,7 +200,7 @@ class SupportForm(_IdentityForm):
         return _clean_address(self.cleaned_data["new_email"])
 
     def clean_message(self) -> str:
-        value = self.cleaned_data["message"]
+        value: str = self.cleaned_data["message"]
         if "\x00" in value:
             raise ValidationError(_("Use ordinary characters only."), code="invalid")
         return value

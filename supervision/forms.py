@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -12,6 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from supervision.filters import staff_accounts
 from supervision.services import BULK_LIMIT
 from tickets.models import REFERENCE_REGEX
+
+if TYPE_CHECKING:
+    from members.models import Account
 
 _REFERENCE = re.compile(rf"^{REFERENCE_REGEX}$")
 
@@ -51,10 +54,12 @@ class ReassignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = staff_accounts()
+        assignee = cast("forms.ModelChoiceField[Account]", self.fields["assignee"])
+        assignee.queryset = staff_accounts()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what BaseForm.clean returns, typed as never None
         if data.get("scope") == self.SELECTED and not data.get("reference"):
             raise ValidationError(_("Tick at least one ticket."))
         return data

@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -26,6 +26,11 @@ from supervision.models import AgentDayFigures, DayFigures
 from tickets.business_hours import over_target_cutoffs
 from tickets.models import OPEN_STATES, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
+    from django_stubs_ext import StrPromise, WithAnnotations
 
 WINDOW_DAYS = 30
 # People: per agent and day over the last week (20 agents x 7 days stays a readable table).
@@ -83,7 +88,7 @@ def window_days(*, now: dt.datetime, days: int = WINDOW_DAYS) -> list[dt.date]:
 class Backlog:
     """Open tickets: by state and kind, by age, over target, the oldest, stale claims."""
 
-    kinds: list[tuple[str, str]]
+    kinds: list[tuple[str, StrPromise]]  # TicketKind.choices: lazy labels
     rows: list[dict[str, Any]]  # one per open state: label, counts per kind (list), total
     total: int
     ages: list[dict[str, Any]]  # label, count
@@ -128,7 +133,7 @@ def backlog(*, now: dt.datetime) -> Backlog:
         stale += row["stale"]
         for key in ages:
             ages[key] += row[key]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for state in OPEN_STATES:
         per_kind = [counts[state, kind] for kind, _label in kinds]
         rows.append(
@@ -226,12 +231,20 @@ def people_live(*, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]
     ]
 
 
-def _median_fallback(decided: QuerySet[Ticket], grouped: list[dict[str, Any]]) -> None:
+class _Day(TypedDict):
+    day: dt.date
+
+
+def _median_fallback(
+    decided: QuerySet[WithAnnotations[Ticket, _Day]], grouped: list[dict[str, Any]]
+) -> None:
     """SQLite only: one pass over the range's decisions (three values a ticket)."""
     values: dict[tuple[dt.date, int | None], list[float]] = defaultdict(list)
     for day, agent, decided_at, claimed_at, created_at in decided.values_list(
         "day", "decided_by_id", "decided_at", "claimed_at", "created_at"
     ).iterator():
+        if decided_at is None:  # never: the caller filters on decided_at
+            continue
         values[day, agent].append((decided_at - (claimed_at or created_at)).total_seconds())
     for row in grouped:
         row["median"] = percentile_cont(values[row["day"], row["decided_by_id"]], 0.5)
@@ -298,6 +311,8 @@ def _promise_fallback(
         sent_at__gte=start,
         ticket__isnull=False,
     ).values_list("ticket_id", "sent_at"):
+        if sent_at is None:  # never: sent_at__gte leaves out the NULLs
+            continue
         if ticket_id not in latest or sent_at > latest[ticket_id]:
             latest[ticket_id] = sent_at
     delays: dict[dt.date, list[float | None]] = defaultdict(list)
@@ -465,7 +480,15 @@ class HandlingSeconds(Func):
     def __init__(self) -> None:
         super().__init__(F("decided_at"), F("claimed_at"), F("created_at"))
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, list[str | int]]:
         decided, claimed, created = (compiler.compile(e) for e in self.get_source_expressions())
         sql = f"EXTRACT(EPOCH FROM ({decided[0]} - COALESCE({claimed[0]}, {created[0]})))"
         return sql, [*decided[1], *claimed[1], *created[1]]

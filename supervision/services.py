@@ -55,9 +55,10 @@ def stale_claims(*, now: dt.datetime | None = None) -> QuerySet[Ticket]:
     """Open tickets claimed longer ago than `GUICHET_STALE_CLAIM_HOURS`."""
     now = now or timezone.now()
     before = now - dt.timedelta(hours=settings.GUICHET_STALE_CLAIM_HOURS)
-    return Ticket.objects.filter(
+    tickets: QuerySet[Ticket] = Ticket.objects.filter(
         state__in=OPEN_STATES, assignee__isnull=False, claimed_at__lt=before
     )
+    return tickets
 
 
 def claims_release_stale(*, actor: Account, request_id: str = "") -> BulkOutcome:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -101,7 +101,8 @@ def reassign(request: HttpRequest) -> HttpResponse:
     back = f"{reverse('supervision_queue')}?{request.GET.urlencode()}"
     if not form.is_valid():
         for error in form.errors.get("__all__", []) or [_("Choose an agent and tickets.")]:
-            messages.error(request, error)
+            # ErrorList yields messages: its __getitem__ unwraps each ValidationError.
+            messages.error(request, cast(str, error))
         return redirect(back)
     references = form.cleaned_data["reference"]
     if form.cleaned_data["scope"] == ReassignForm.FILTERED:
@@ -135,14 +136,14 @@ def release_stale(request: HttpRequest) -> HttpResponse:
 
 @supervisor_required
 @require_GET
-def export_queue(request: HttpRequest) -> HttpResponse:
+def export_queue(request: HttpRequest) -> StreamingHttpResponse:
     filterset, queryset = _queue(request)
     return exports.queue_export(queryset, slug=filters_slug(filterset))
 
 
 @supervisor_required
 @require_GET
-def export_audit(request: HttpRequest) -> HttpResponse:
+def export_audit(request: HttpRequest) -> StreamingHttpResponse:
     filterset, queryset = _audit(request)
     return exports.audit_export(queryset, slug=filters_slug(filterset))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
@@ -164,6 +164,9 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    # mypy sees this manager (and the constructor) as Any: django_fsm's `@override` resolves to
+    # Any under Python 3.11 typing, which untypes ConcurrentTransitionMixin.__init__. Callers
+    # annotate what they get from it.
     objects = TicketQuerySet.as_manager()
 
     class Meta:
@@ -316,7 +319,8 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=list(OPEN_STATES),
         target=TicketState.CONFIRMED,
-        conditions=[has_registry_member],
+        # django_fsm types conditions as Callable[[Model], bool]; it calls them with this Ticket.
+        conditions=[has_registry_member],  # type: ignore[list-item]
         permission="tickets.decide_ticket",
     )
     def confirm(self) -> None:
@@ -416,7 +420,8 @@ class TicketEvent(models.Model):
         return f"{self.ticket_id}:{self.kind}:{self.created_at:%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
+        # The stubs type `pk` as int, but it is None until the row is first inserted.
+        if cast("int | None", self.pk) is not None:
             raise AppendOnlyError("ticket history is append-only")
         super().save(*args, **kwargs)
 

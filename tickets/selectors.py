@@ -45,9 +45,10 @@ PER_PAGE = 50
 
 def queue_tickets() -> QuerySet[Ticket]:
     """Tickets for a queue table, oldest first (a triage queue)."""
-    return (
+    tickets: QuerySet[Ticket] = (
         Ticket.objects.select_related("assignee").only(*QUEUE_COLUMNS).order_by("created_at", "id")
     )
+    return tickets
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,12 @@ def keyset_page(
 
 def ticket_for_desk(*, reference: str) -> Ticket:
     """The ticket with its member, the member's account and coverages, and the people on it."""
-    return (
+    ticket: Ticket = (
         Ticket.objects.select_related("member__account", "assignee", "decided_by", "created_by")
         .prefetch_related(Prefetch("member__coverages", queryset=Coverage.objects.order_by("kind")))
         .get(reference=reference)
     )
+    return ticket
 
 
 def ticket_history(*, ticket: Ticket) -> QuerySet[TicketEvent]:

@@ -33,6 +33,11 @@ def _actor_kind(actor: Account | None) -> str:
     return ActorKind.STAFF if actor.is_staff else ActorKind.MEMBER
 
 
+def _username(account: Account | None) -> str:
+    """The account's username, "" for none (an unset foreign key is read without a query)."""
+    return account.username if account is not None else ""
+
+
 def event_record(
     *,
     ticket: Ticket,
@@ -72,7 +77,8 @@ def event_record(
 
 def ticket_lock(*, reference: str) -> Ticket:
     """Load a ticket with its row locked for the rest of the transaction."""
-    return Ticket.objects.select_for_update().get(reference=reference)
+    ticket: Ticket = Ticket.objects.select_for_update().get(reference=reference)
+    return ticket
 
 
 def ticket_transition(
@@ -135,7 +141,7 @@ def ticket_claim(*, reference: str, actor: Account, request_id: str = "") -> Tic
     if ticket.assignee_id == actor.pk:
         return ticket
     _check_claim_allows(ticket, actor)
-    previous = ticket.assignee.username if ticket.assignee_id else ""
+    previous = _username(ticket.assignee)
     _assign(
         ticket=ticket,
         assignee=actor,
@@ -163,7 +169,7 @@ def ticket_release(*, reference: str, actor: Account, request_id: str = "") -> T
         actor=actor,
         request_id=request_id,
         kind=EventKind.RELEASE,
-        data={"previous_assignee": ticket.assignee.username},
+        data={"previous_assignee": _username(ticket.assignee)},
     )
     return ticket
 
@@ -182,7 +188,7 @@ def ticket_reassign(
         raise TicketActionError("invalid_assignee")
     if ticket.assignee_id == assignee.pk:
         return ticket
-    previous = ticket.assignee.username if ticket.assignee_id else ""
+    previous = _username(ticket.assignee)
     _assign(
         ticket=ticket,
         assignee=assignee,

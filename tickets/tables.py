@@ -88,7 +88,7 @@ class TicketTable(tables.Table):
             "submitted_last_name": lambda t: t.submitted_last_name,
             "submitted_first_name": lambda t: t.submitted_first_name,
             "match_result": lambda t: labels["match_result"].get(t.match_result, "—"),
-            "assignee": lambda t: t.assignee.username if t.assignee_id else "—",
+            "assignee": lambda t: t.assignee.username if t.assignee is not None else "—",
             "created_at": lambda t: _when(t.created_at),
             "decided_at": lambda t: _when(t.decided_at),
             "late": lambda t: late if is_overdue(t, self.cutoffs) else "",

@@ -20,7 +20,7 @@ def build_email(
     """Render one outbox message in its language; `secret_context` lives only in memory."""
     context: dict[str, Any] = {
         "org_name": settings.GUICHET_ORG_NAME,
-        "reference": message.ticket.reference if message.ticket_id else "",
+        "reference": message.ticket.reference if message.ticket is not None else "",
         "ticket": message.ticket,
         "account": message.account,
         **message.context,

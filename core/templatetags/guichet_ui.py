@@ -34,7 +34,7 @@ AUTOCOMPLETE = {
 @register.simple_tag
 def render_widget(field: BoundField) -> SafeString:
     """The field's widget with its autocomplete purpose; Django adds aria-invalid/-describedby."""
-    attrs: dict[str, str] = {}
+    attrs: dict[str, str | bool] = {}
     purpose = AUTOCOMPLETE.get(field.name)
     if purpose and "autocomplete" not in field.field.widget.attrs:
         attrs["autocomplete"] = purpose

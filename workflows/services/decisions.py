@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -187,7 +187,7 @@ def ticket_flag_mismatch(
     return ticket
 
 
-def tickets_expire_stale(*, now: object = None, batch: int = 500) -> int:
+def tickets_expire_stale(*, now: datetime | None = None, batch: int = 500) -> int:
     """Reject, as the system, open requests older than GUICHET_REQUEST_EXPIRY_DAYS."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.GUICHET_REQUEST_EXPIRY_DAYS)
     references = list(

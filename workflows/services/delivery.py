@@ -117,6 +117,10 @@ def _outbox_deliver_locked(*, message_id: int) -> str:
     secret_context: dict[str, str] = {}
     try:
         if message.template == EmailTemplate.CREDENTIALS:
+            # Never: credentials are always enqueued for an account (ticket_confirm); failing
+            # here is what credentials_issue(account_id=None) did (Account.DoesNotExist).
+            if message.account_id is None:
+                raise ValueError("credentials message without an account")
             secret_context["temporary_password"] = credentials_issue(
                 account_id=message.account_id,
                 ticket_id=message.ticket_id,

@@ -141,12 +141,13 @@ def request_intake(
 def _open_ticket_for(check: RegistryCheck, kind: str) -> Ticket | None:
     """The member's open ticket of this kind; the same query runs when no member was found."""
     member_pk = check.member.pk if check.member is not None else NO_ROW
-    return (
+    ticket: Ticket | None = (
         Ticket.objects.select_for_update()
         .filter(member_id=member_pk, kind=kind, state__in=OPEN_STATES)
         .order_by("created_at", "id")
         .first()
     )
+    return ticket
 
 
 def _intake_data(data: RequestData, check: RegistryCheck, acknowledge: bool) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def _create(
     request_id: str,
     acknowledge: bool,
 ) -> Ticket:
-    ticket = Ticket(
+    ticket: Ticket = Ticket(
         kind=data.kind,
         channel=data.channel,
         language=data.language,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -33,7 +33,9 @@ class Command(BaseCommand):
 
         def progress(done: int) -> None:
             if show_progress:
-                percent = min(100, handle.buffer.tell() * 100 // size)
+                # The byte offset (the text layer cannot tell() while being iterated).
+                offset = cast(BinaryIO, handle.buffer).tell()
+                percent = min(100, offset * 100 // size)
                 sys.stderr.write(f"\r{done:,} rows read ({percent}%)")
                 sys.stderr.flush()
 
