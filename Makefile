@@ -31,12 +31,13 @@ test: $(STAMP) ## run the whole suite (integration tests need DATABASE_URL and R
 test-unit: $(STAMP) ## only the tests that need no external service
 	$(BIN)/python -m pytest -m "not integration and not browser" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format) and import-linter (the layers)
+lint: $(STAMP) ## ruff (lint + format), import-linter (the layers) and mypy (types)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
-typecheck: $(STAMP) ## mypy with django-stubs (not yet clean: not part of lint until it is)
+typecheck: $(STAMP) ## mypy alone (django-stubs, strict)
 	$(BIN)/mypy
 
 fmt: $(STAMP) ## format and autofix with ruff
