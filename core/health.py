@@ -26,7 +26,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "down"
-    if settings.REDIS_URL:
+    if settings.GUICHET_BROKER_REDIS_URL:
         checks["broker"] = _broker_status()
         try:
             age = time.time() - float(_cache_get(HEARTBEAT_KEY))  # type: ignore[arg-type]
@@ -44,11 +44,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _broker_status() -> str:
-    import redis
+    from core.redis_urls import redis_client
 
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
+        client = redis_client(
+            settings.GUICHET_BROKER_REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
         )
         return "ok" if client.ping() else "down"
     except Exception:

@@ -9,6 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from django.utils.translation import gettext_lazy as _
 
+from core.redis_urls import kombu_broker, role_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("GUICHET_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -98,24 +100,45 @@ SILENCED_SYSTEM_CHECKS = (
 )
 
 # --- Cache and background work ---------------------------------------------------------------
+# Three roles, each its own Redis database (or server): the broker (queued tasks), the cache
+# (heartbeat, desk counters) and the limits store (abuse counters). Each defaults to REDIS_URL with
+# its database number + 0, + 1, + 2 (docs/operations.md, "Redis roles"); Sentinel URLs accepted.
 REDIS_URL = env.str("REDIS_URL", default="")
+_broker_url = role_url("broker", explicit=env.str("CELERY_BROKER_URL", default=""), base=REDIS_URL)
+CACHE_URL = role_url("cache", explicit=env.str("CACHE_URL", default=""), base=REDIS_URL)
+GUICHET_LIMITS_URL = role_url(
+    "limits", explicit=env.str("GUICHET_LIMITS_URL", default=""), base=REDIS_URL
+)
 
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "guichet",
-            # A cache that is down must not hang a request: fail fast, the limiter fails closed.
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
+
+def _redis_cache(url: str, prefix: str) -> dict[str, object]:
+    return {
+        "BACKEND": "core.cache.GuichetRedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": prefix,
+        # A cache that is down must not hang a request: fail fast (the limiter's policy applies).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+
+CACHES: dict[str, dict[str, object]] = {
+    "default": (
+        _redis_cache(CACHE_URL, "guichet")
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
+    "limits": (
+        _redis_cache(GUICHET_LIMITS_URL, "guichet-limits")
+        if GUICHET_LIMITS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}
+    ),
+}
+
+# The broker in Guichet's URL syntax ("" = in-process), read by the checks and the probes.
+GUICHET_BROKER_REDIS_URL = _broker_url
+CELERY_BROKER_URL, _broker_sentinel_options = kombu_broker(_broker_url or "memory://localhost/")
 # Without Redis, tasks run in-process right after the transaction commits (make run).
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = not _broker_url
 CELERY_TASK_EAGER_PROPAGATES = False
 # No result backend: task results could otherwise hold data we never want at rest.
 CELERY_TASK_IGNORE_RESULT = True
@@ -133,6 +156,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1800),
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
+    **_broker_sentinel_options,
 }
 # Publishing happens after commit on the request path: give up fast, the outbox sweep retries.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -320,6 +344,9 @@ GUICHET_ROLLUP_REFRESH_DAYS = env.int("GUICHET_ROLLUP_REFRESH_DAYS", default=3)
 GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
     "GUICHET_BROKER_CHECK_ON_WORKER_START", default=not DEBUG
 )
+# A broker that refuses CONFIG GET (managed Redis): "warn" (default, the worker starts and logs
+# guichet.W001) or "strict" (guichet.E006: refuse, as for an evicting broker).
+GUICHET_BROKER_CONFIG_CHECK = env.str("GUICHET_BROKER_CONFIG_CHECK", default="warn")
 # Fault tests only: lets GUICHET_FAULT_INJECT kill a worker at a named step. Never in production.
 GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
 # Pending outbox rows younger than this are left to the after-commit publish, not the sweep.

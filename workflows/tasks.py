@@ -26,7 +26,11 @@ def broker_check_on_worker_start(**kwargs: Any) -> None:
     """Refuse to start a worker on an unsafe Redis (docs/security.md §23); off only with DEBUG."""
     if not getattr(settings, "GUICHET_BROKER_CHECK_ON_WORKER_START", not settings.DEBUG):
         return
-    errors = broker_is_safe()
+    messages = broker_is_safe()
+    for warning in messages:
+        if not warning.is_serious():
+            logger.warning("broker check: %s: %s %s", warning.id, warning.msg, warning.hint or "")
+    errors = [m for m in messages if m.is_serious()]
     if errors:
         # Celery logs and swallows exceptions raised by signal handlers: exit instead (EX_CONFIG).
         summary = "; ".join(f"{e.id}: {e.msg}" for e in errors)
