@@ -89,3 +89,97 @@ def fault_injection_is_off(app_configs: Any = None, **kwargs: Any) -> list[Check
             )
         ]
     return []
+
+
+# --- Refusals: a production process never runs in a lab's configuration -----------------------
+
+UNSAFE_EMAIL_BACKENDS = {
+    "django.core.mail.backends.filebased.EmailBackend": "written to files (var/mail/)",
+    "django.core.mail.backends.console.EmailBackend": "printed on the console",
+    "django.core.mail.backends.locmem.EmailBackend": "kept in memory and never sent",
+    "django.core.mail.backends.dummy.EmailBackend": "thrown away",
+}
+
+
+def _unsafe_configuration() -> list[tuple[str, str, str, str]]:
+    """(check id, override setting, message, hint) for each dangerous choice while DEBUG is off."""
+    found: list[tuple[str, str, str, str]] = []
+    if settings.DEBUG:
+        return found
+    backend = settings.EMAIL_BACKEND
+    if backend in UNSAFE_EMAIL_BACKENDS:
+        found.append(
+            (
+                "guichet.E010",
+                "GUICHET_ALLOW_UNSAFE_EMAIL",
+                f"E-mails would be {UNSAFE_EMAIL_BACKENDS[backend]}: temporary passwords in "
+                "clear at rest, and the outbox marks them sent.",
+                "Set EMAIL_URL to your SMTP relay (smtp+tls://user:pass@host:587).",
+            )
+        )
+    if not settings.GUICHET_BROKER_REDIS_URL:
+        found.append(
+            (
+                "guichet.E011",
+                "GUICHET_ALLOW_UNSAFE_BROKER",
+                "No broker: tasks run inside the web request (SMTP on the request path) and "
+                "nothing retries them but the sweep.",
+                "Set REDIS_URL (or CELERY_BROKER_URL) and run `celery -A desk worker`.",
+            )
+        )
+    limits = str(settings.CACHES.get("limits", {}).get("BACKEND", ""))
+    if not limits.endswith("RedisCache"):
+        found.append(
+            (
+                "guichet.E012",
+                "GUICHET_ALLOW_UNSAFE_LIMITS",
+                "The abuse-limit counters are per process: every web process (and node) counts "
+                "on its own, so each limit is multiplied by their number.",
+                "Set REDIS_URL (or GUICHET_LIMITS_URL).",
+            )
+        )
+    return found
+
+
+@register(Tags.security, deploy=True)
+def deployment_is_safe(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E-mail to files or the console, an in-process broker, per-process limits: refused.
+
+    Each refusal has an explicit GUICHET_ALLOW_UNSAFE_* override for a lab; an override in use
+    is logged at every process start (unsafe_start_refusals) and reported here as a warning.
+    """
+    messages: list[CheckMessage] = []
+    for check_id, override, message, hint in _unsafe_configuration():
+        if getattr(settings, override, False):
+            messages.append(
+                Warning(f"{message} (allowed by {override})", id=check_id.replace("E", "W", 1))
+            )
+        else:
+            messages.append(Error(message, hint=f"{hint} A lab may set {override}=1.", id=check_id))
+    return messages
+
+
+def unsafe_start_refusals() -> list[str]:
+    """The refusals a starting process must obey ("id: message"); each override in use is logged."""
+    import logging
+
+    logger = logging.getLogger("guichet.security")
+    refused = []
+    for check_id, override, message, _hint in _unsafe_configuration():
+        if getattr(settings, override, False):
+            logger.warning("unsafe configuration allowed by %s: %s %s", override, check_id, message)
+        else:
+            refused.append(f"{check_id}: {message}")
+    return refused
+
+
+def refuse_unsafe_start(process: str) -> None:
+    """Called as the web process starts (desk.wsgi): exit (EX_CONFIG) on any refusal."""
+    import logging
+
+    refused = unsafe_start_refusals()
+    if refused:
+        logging.getLogger("guichet.security").critical(
+            "%s refuses to start: %s", process, "; ".join(refused)
+        )
+        raise SystemExit(78)

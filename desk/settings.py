@@ -347,6 +347,12 @@ GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
 # A broker that refuses CONFIG GET (managed Redis): "warn" (default, the worker starts and logs
 # guichet.W001) or "strict" (guichet.E006: refuse, as for an evicting broker).
 GUICHET_BROKER_CONFIG_CHECK = env.str("GUICHET_BROKER_CONFIG_CHECK", default="warn")
+# With DEBUG off, check --deploy and the web and worker processes refuse e-mail to files or the
+# console, an in-process broker, per-process limits (core.checks.deployment_is_safe). A lab may
+# allow each one explicitly; the override is logged at every start.
+GUICHET_ALLOW_UNSAFE_EMAIL = env.bool("GUICHET_ALLOW_UNSAFE_EMAIL", default=False)
+GUICHET_ALLOW_UNSAFE_BROKER = env.bool("GUICHET_ALLOW_UNSAFE_BROKER", default=False)
+GUICHET_ALLOW_UNSAFE_LIMITS = env.bool("GUICHET_ALLOW_UNSAFE_LIMITS", default=False)
 # Fault tests only: lets GUICHET_FAULT_INJECT kill a worker at a named step. Never in production.
 GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
 # Pending outbox rows younger than this are left to the after-commit publish, not the sweep.

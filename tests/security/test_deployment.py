@@ -37,6 +37,7 @@ def _production_env(redis_url: str) -> dict[str, str]:
         CSRF_TRUSTED_ORIGINS="https://guichet.example.org",
         REDIS_URL=redis_url,
         DJANGO_SETTINGS_MODULE="desk.settings",
+        EMAIL_URL="smtp://127.0.0.1:2525",
     )
     return env
 
