@@ -21,6 +21,8 @@ urlpatterns = [
     ),
     path("help/", portal_views.help_page, name="help"),
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
     path("login/", member_views.login_view, name="login"),
     path("logout/", member_views.logout_view, name="logout"),
     path("account/", member_views.account_view, name="account"),

@@ -98,6 +98,8 @@ URL_TABLE: dict[str, Row] = {
     "request_status": PUBLIC_PAGE,
     "help": PUBLIC_PAGE,
     "healthz": PUBLIC_PAGE,
+    "livez": PUBLIC_PAGE,
+    "readyz": PUBLIC_PAGE,
     "login": PUBLIC_FORM,
     "logout": same("method", "redirect"),
     "account": MEMBER_PAGE,
