@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
@@ -359,6 +360,13 @@ GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", defaul
 GUICHET_OUTBOX_SWEEP_GRACE_SECONDS = env.int("GUICHET_OUTBOX_SWEEP_GRACE_SECONDS", default=30)
 # First retry delay after a failed send; doubles per attempt up to an hour.
 GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
+
+# --- Metrics (docs/operations.md, "Metrics") ------------------------------------------------------
+# GET /metrics answers a bearer token, or a peer (REMOTE_ADDR) in one of these networks.
+GUICHET_METRICS_TOKEN = env.str("GUICHET_METRICS_TOKEN", default="")
+GUICHET_METRICS_ALLOWED_NETWORKS = env.list(
+    "GUICHET_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"]
+)
 
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

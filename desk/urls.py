@@ -8,6 +8,7 @@ from agentdesk import views as desk_views
 from core import health
 from portal import account_views as member_views
 from portal import views as portal_views
+from supervision import metrics as supervision_metrics
 from supervision import views as supervision_views
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", supervision_metrics.metrics, name="metrics"),
     path("login/", member_views.login_view, name="login"),
     path("logout/", member_views.logout_view, name="logout"),
     path("account/", member_views.account_view, name="account"),

@@ -27,6 +27,8 @@ from django.core.cache import BaseCache, caches
 from django.http import HttpRequest
 from django.utils.connection import ConnectionProxy
 
+from core.metrics import LIMITS_HIT, LOGIN_FAILURES, LOGIN_LOCKS
+
 logger = logging.getLogger("guichet.security")
 
 # The limits store: its own Redis database (GUICHET_LIMITS_URL), so a cache flush or a full broker
@@ -103,10 +105,13 @@ def _window_key(scope: str, value: str, window: int) -> str:
 def rate_exceeded(*, scope: str, value: str, limit: int, window: int = HOUR) -> bool:
     """Count one hit of `value` in a fixed window; True once the hits exceed `limit` (fail open)."""
     try:
-        return _incr(_window_key(scope, value, window), window + 60) > limit
+        exceeded = _incr(_window_key(scope, value, window), window + 60) > limit
     except CacheUnavailable as exc:
         logger.warning("rate limiter unavailable scope=%s error=%s: letting through", scope, exc)
         return False
+    if exceeded:
+        LIMITS_HIT.labels(scope).inc()
+    return exceeded
 
 
 def submission_ip_exceeded(request: HttpRequest) -> bool:
@@ -191,6 +196,7 @@ def login_failure_record(*, portal: str, username: str, ip: str | None = None) -
     """Count one failure for the username (and the IP); the counter lives LOCK seconds."""
     count_key, time_key = _account_keys(portal, username)
     lock = settings.GUICHET_LOGIN_LOCK_SECONDS
+    LOGIN_FAILURES.labels(portal).inc()
     try:
         failures = _incr(count_key, lock)
         cache.touch(count_key, lock)  # consecutive failures: forgotten `lock` s after the last
@@ -202,6 +208,7 @@ def login_failure_record(*, portal: str, username: str, ip: str | None = None) -
         return 0
     if failures == settings.GUICHET_LOGIN_FAILURES_BEFORE_LOCK:
         logger.warning("login locked for %ss key=%s", lock, count_key)
+        LOGIN_LOCKS.labels(portal).inc()
     return failures
 
 

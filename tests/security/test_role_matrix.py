@@ -100,6 +100,7 @@ URL_TABLE: dict[str, Row] = {
     "healthz": PUBLIC_PAGE,
     "livez": PUBLIC_PAGE,
     "readyz": PUBLIC_PAGE,
+    "metrics": PUBLIC_PAGE,  # from loopback (the test client); tests/supervision/test_metrics.py
     "login": PUBLIC_FORM,
     "logout": same("method", "redirect"),
     "account": MEMBER_PAGE,

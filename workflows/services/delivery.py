@@ -9,8 +9,11 @@ import smtplib
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from core.metrics import CODES_DELIVERY_SECONDS
+from tickets.models import Ticket
 from workflows.emails import build_email
 from workflows.models import EmailTemplate
 from workflows.services.accounts import email_change_token_issue
@@ -146,4 +149,13 @@ def _outbox_deliver_locked(*, message_id: int) -> str:
     outbox_mark_sent(message=message)
     fault_point("after_sent_mark")
     logger.info("outbox message %s (%s) sent", message.pk, message.template)
+    if message.template == EmailTemplate.CREDENTIALS and message.ticket_id is not None:
+        _codes_delivery_observe(ticket_id=message.ticket_id)
     return "sent"
+
+
+def _codes_delivery_observe(*, ticket_id: int) -> None:
+    """The promise as an SLO: confirmation → SMTP accept, one observation per codes e-mail."""
+    decided_at = Ticket.objects.filter(pk=ticket_id).values_list("decided_at", flat=True).first()
+    if decided_at is not None:
+        CODES_DELIVERY_SECONDS.observe(max(0.0, (timezone.now() - decided_at).total_seconds()))
