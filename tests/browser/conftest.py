@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
 from members.models import Account
@@ -75,13 +75,17 @@ def browser_site(transactional_db: None, settings: Any) -> Iterator[None]:
     settings.CSRF_COOKIE_SECURE = False
     settings.SESSION_COOKIE_NAME = "sessionid"
     settings.CSRF_COOKIE_NAME = "csrftoken"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CACHES = {
+        alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": alias}
+        for alias in ("default", "limits")
+    }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     from desk.celery import app
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     cache.clear()
+    caches["limits"].clear()
     yield
     app.conf.task_always_eager = eager
 
