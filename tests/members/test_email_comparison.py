@@ -41,7 +41,8 @@ def test_the_rule_is_casefold_not_lower(typed: str) -> None:
     assert emails_differ("strasse2@example.org", ON_FILE)
 
 
-@pytest.mark.parametrize("typed", SAME_ADDRESS)
+# The form's address validator takes no "ß" in a local part, so only case variants reach the rule.
+@pytest.mark.parametrize("typed", SAME_ADDRESS[1:])
 def test_self_service_refuses_the_same_address_in_other_case(
     account: Account, typed: str, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -53,7 +54,7 @@ def test_self_service_refuses_the_same_address_in_other_case(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/account/email/", {"password": PASSWORD, "new_email": typed})
     assert response.status_code == 200
-    assert "new_email" in response.context["form"].errors
+    assert response.context["form"].has_error("new_email", code="unchanged")
     assert not EmailChangeRequest.objects.exists() and not mail.outbox
 
 
