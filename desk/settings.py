@@ -324,6 +324,9 @@ GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
 GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
 # Pending outbox rows younger than this are left to the after-commit publish, not the sweep.
 GUICHET_OUTBOX_SWEEP_GRACE_SECONDS = env.int("GUICHET_OUTBOX_SWEEP_GRACE_SECONDS", default=30)
+# A pending e-mail never attempted this many minutes after it was queued is "stuck" (the broker or
+# the workers are not taking it): the supervisors' troubled e-mails list shows it.
+GUICHET_OUTBOX_STUCK_MINUTES = env.int("GUICHET_OUTBOX_STUCK_MINUTES", default=10)
 # First retry delay after a failed send; doubles per attempt up to an hour.
 GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
 
