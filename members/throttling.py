@@ -144,7 +144,8 @@ class EmailBudget:
             logger.warning("rate limiter unavailable scope=mail-to error=%s: letting through", exc)
             return True
         self._key = key
-        return count <= settings.GUICHET_EMAILS_PER_ADDRESS_PER_HOUR
+        limit: int = settings.GUICHET_EMAILS_PER_ADDRESS_PER_HOUR
+        return count <= limit
 
     def refund(self) -> None:
         """Give the unit back (in the window it was taken in): its request was rolled back."""
