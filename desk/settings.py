@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -389,23 +390,27 @@ GUICHET_METRICS_ALLOWED_NETWORKS = env.list(
 
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "json" (one object per line with the request id: production) or "text" (make run).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "encode_controls": {"()": "core.logging.ControlCharacterFilter"},
+        "request_id": {"()": "core.logging.RequestIdFilter"},
     },
     "formatters": {
         "utc": {
             "()": "core.logging.UTCFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
+        "json": {"()": "core.logging.JSONFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "utc",
-            "filters": ["encode_controls"],
+            "formatter": "json" if LOG_FORMAT == "json" else "utc",
+            "filters": ["encode_controls", "request_id"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
