@@ -334,16 +334,12 @@ GUICHET_BUSINESS_HOURS = {
     "opens": env.str("GUICHET_BUSINESS_OPENS", default="09:00"),
     "closes": env.str("GUICHET_BUSINESS_CLOSES", default="18:00"),
 }
-# ISO dates on which the desk is closed; default: French public holidays 2026-2027.
-GUICHET_PUBLIC_HOLIDAYS = env.list(
-    "GUICHET_PUBLIC_HOLIDAYS",
-    default=[
-        "2026-01-01", "2026-04-06", "2026-05-01", "2026-05-08", "2026-05-14", "2026-05-25",
-        "2026-07-14", "2026-08-15", "2026-11-01", "2026-11-11", "2026-12-25",
-        "2027-01-01", "2027-03-29", "2027-05-01", "2027-05-06", "2027-05-08", "2027-05-17",
-        "2027-07-14", "2027-08-15", "2027-11-01", "2027-11-11", "2027-12-25",
-    ],
-)  # fmt: skip
+# Public holidays of this country, every year, from the `holidays` library ("" = none); a
+# subdivision adds regional ones: "57" (Moselle) or "6AE" (Alsace) for Alsace-Moselle.
+GUICHET_HOLIDAYS_COUNTRY = env.str("GUICHET_HOLIDAYS_COUNTRY", default="FR")
+GUICHET_HOLIDAYS_SUBDIV = env.str("GUICHET_HOLIDAYS_SUBDIV", default="")
+# Extra ISO dates on which the desk is closed (bridges, a site closure), on top of the holidays.
+GUICHET_PUBLIC_HOLIDAYS = env.list("GUICHET_PUBLIC_HOLIDAYS", default=[])
 # Target time to a decision per ticket kind, in business hours (a kind left out has no target).
 GUICHET_TARGET_BUSINESS_HOURS = {
     "REG": env.int("GUICHET_TARGET_REG_HOURS", default=16),
