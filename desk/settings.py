@@ -186,6 +186,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
+# Beat's schedule state lives under var/ (or here), never in the working directory.
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "GUICHET_BEAT_SCHEDULE_FILE", default=str(VAR_DIR / "celerybeat-schedule")
+)
+# Several beats may run for failover: one holds this Redis lock and schedules (desk/beat_lock.py);
+# a standby takes over within this many seconds of the holder's death.
+GUICHET_BEAT_LOCK_SECONDS = env.int("GUICHET_BEAT_LOCK_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {
         "task": "workflows.tasks.outbox_sweep",
