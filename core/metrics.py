@@ -40,6 +40,11 @@ TASKS = Counter(
     "Celery tasks finished, by task name and outcome (SUCCESS, FAILURE, RETRY, …).",
     ["task", "outcome"],
 )
+SHED = Counter(
+    "guichet_shed_requests",
+    "Public-form POSTs answered 503 because every hash slot was busy, by URL name.",
+    ["url_name"],
+)
 CODES_DELIVERY_SECONDS = Histogram(
     "guichet_codes_delivery_seconds",
     "From an agent's confirmation to the mail server accepting the codes e-mail (the promise).",

@@ -45,6 +45,7 @@ class RequestIdMiddleware:
         response.headers["X-Request-ID"] = request_id
         return response
 
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",

@@ -1,5 +1,6 @@
 """Guichet settings: every deploy knob comes from the environment (docs/interfaces.md, README)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.SessionLifetimeMiddleware",
     "core.middleware.TemporaryPasswordMiddleware",
+    # Last: its process_view runs the view inside a hash slot (after CSRF, auth and the jail).
+    "core.shedding.OverloadSheddingMiddleware",
 ]
 
 ROOT_URLCONF = "desk.urls"
@@ -383,6 +386,17 @@ GUICHET_OUTBOX_SWEEP_GRACE_SECONDS = env.int("GUICHET_OUTBOX_SWEEP_GRACE_SECONDS
 GUICHET_OUTBOX_STUCK_MINUTES = env.int("GUICHET_OUTBOX_STUCK_MINUTES", default=10)
 # First retry delay after a failed send; doubles per attempt up to an hour.
 GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
+
+# --- Overload shedding (docs/operations.md, "Overload") -------------------------------------------
+# Password hashes (Argon2) at once per node; beyond, the forms below answer 503 at once. 0 = off.
+GUICHET_HASH_CONCURRENCY = env.int("GUICHET_HASH_CONCURRENCY", default=os.cpu_count() or 2)
+GUICHET_SHED_DIR = env.str("GUICHET_SHED_DIR", default=str(VAR_DIR / "shed"))
+GUICHET_SHED_RETRY_AFTER_SECONDS = env.int("GUICHET_SHED_RETRY_AFTER_SECONDS", default=5)
+# URL names of the public POSTs that hash (docs/interfaces.md lists the paths).
+GUICHET_SHED_URL_NAMES = env.list(
+    "GUICHET_SHED_URL_NAMES",
+    default=["register", "recover", "support", "login", "email_change", "password_change"],
+)
 
 # --- Metrics (docs/operations.md, "Metrics") ------------------------------------------------------
 # GET /metrics answers a bearer token, or a peer (REMOTE_ADDR) in one of these networks.
