@@ -361,9 +361,8 @@ def worker_env(*, database_settings: Mapping[str, Any], email_url: str, var_dir:
         GUICHET_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
     )
-    # The shared and CI Redis run without persistence; the refusal to start on such a broker
-    # (docs/security.md §23) has its own tests: off here unless the caller's env turns it on.
-    env.setdefault("GUICHET_BROKER_CHECK_ON_WORKER_START", "0")
+    # The broker-safety check (docs/security.md §23) stays on: the suite's Redis is persistent
+    # and `noeviction` (tests/suite_redis.py), as production's must be.
     return env
 
 
