@@ -88,7 +88,15 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'guichet.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Seconds a connection is kept for the next request (0: close after each request). Behind
+    # PgBouncer the client side is cheap to keep; see docs/operations.md.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # True behind PgBouncer in transaction mode: a server-side cursor (a named cursor held across
+    # fetches) would land on another client's session. Guichet's exports and `verify_history`
+    # read in keyset chunks and never need one (core/keyset.py).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) serve PostgreSQL; SQLite (make run) builds them without the extra
