@@ -169,6 +169,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
     },
+    # Retention (docs/operations.md): daily, at night, in small batches.
+    "retention-purge": {
+        "task": "workflows.tasks.retention_daily_purge",
+        "schedule": crontab(hour=3, minute=41),
+    },
     # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
     "supervision-rollup": {
         "task": "supervision.tasks.supervision_rollup",
@@ -290,6 +295,11 @@ GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
 # An outbox message claimed by a worker that vanished is retried after this lease.
 GUICHET_OUTBOX_LEASE_SECONDS = env.int("GUICHET_OUTBOX_LEASE_SECONDS", default=120)
 GUICHET_OUTBOX_MAX_ATTEMPTS = env.int("GUICHET_OUTBOX_MAX_ATTEMPTS", default=8)
+# Retention (docs/operations.md): days after which a sent or failed e-mail forgets its recipient
+# address and context, and a finished e-mail change request is deleted; rows per purge batch.
+GUICHET_OUTBOX_RETENTION_DAYS = env.int("GUICHET_OUTBOX_RETENTION_DAYS", default=90)
+GUICHET_EMAIL_CHANGE_RETENTION_DAYS = env.int("GUICHET_EMAIL_CHANGE_RETENTION_DAYS", default=30)
+GUICHET_RETENTION_BATCH = env.int("GUICHET_RETENTION_BATCH", default=1000)
 GUICHET_WORKER_HEARTBEAT_MAX_AGE = env.int("GUICHET_WORKER_HEARTBEAT_MAX_AGE", default=120)
 
 # --- Supervisors' views: business calendar, per-kind targets, the codes promise ---------------
