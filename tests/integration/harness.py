@@ -488,9 +488,8 @@ def worker_env(*, database_settings: Mapping[str, Any], email_url: str, var_dir:
     if database_settings.get("DISABLE_SERVER_SIDE_CURSORS"):  # through PgBouncer
         env["DISABLE_SERVER_SIDE_CURSORS"] = "1"
         env["CONN_MAX_AGE"] = str(database_settings.get("CONN_MAX_AGE") or 0)
-    # The shared and CI Redis run without persistence; the refusal to start on such a broker
-    # (docs/security.md §23) has its own tests: off here unless the caller's env turns it on.
-    env.setdefault("GUICHET_BROKER_CHECK_ON_WORKER_START", "0")
+    # The broker-safety check (docs/security.md §23) stays on: the suite's Redis is persistent
+    # and `noeviction` (tests/suite_redis.py), as production's must be.
     return env
 
 

@@ -19,6 +19,7 @@ from tickets.models import EventKind, Ticket
 from tickets.services import event_record
 from workflows.dispatch import publish
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
+from workflows.services.credentials import credentials_withdraw_undelivered
 
 logger = logging.getLogger(__name__)
 
@@ -224,8 +225,12 @@ def outbox_mark_failed(*, message: OutboxMessage, error: str, permanent: bool = 
             lease_until=None,
             last_error=error[:500],
         )
+        withdraw = updated and final and message.template == EmailTemplate.CREDENTIALS
         if updated and final:
             logger.error("outbox message %s failed permanently: %s", message.pk, error[:200])
+        if withdraw and message.account_id is not None:
+            # The account's lock before the ticket's, in the order credentials_issue takes them.
+            Account.objects.select_for_update().filter(pk=message.account_id).first()
         if updated and message.ticket_id:
             ticket = Ticket.objects.select_for_update().get(pk=message.ticket_id)
             event_record(
@@ -235,6 +240,9 @@ def outbox_mark_failed(*, message: OutboxMessage, error: str, permanent: bool = 
                 body=error[:500],
                 data=_email_event_data(message),
             )
+        if withdraw:
+            # Codes nobody received: their password stops working (docs/security.md §12).
+            credentials_withdraw_undelivered(message=message)
 
 
 def _email_event_data(message: OutboxMessage) -> dict[str, Any]:
