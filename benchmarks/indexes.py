@@ -8,9 +8,9 @@
 Loads the registry and tickets with the desk benchmark's loader (benchmarks/desk.py: the
 database is emptied first, and dropped at the end unless --keep), VACUUM ANALYZEs, then opens
 each page as an agent or a supervisor through Django's test client, captures every query that
-reads `tickets_ticket`, runs `EXPLAIN (FORMAT JSON)` on it and prints the indexes the plan scans (a sequential scan of the
-tickets table is printed as `SEQ SCAN`), then the table's indexes with their size and how
-often the run used them. Markdown on stdout.
+reads `tickets_ticket`, runs `EXPLAIN (FORMAT JSON)` on it and prints the indexes the plan
+scans (a sequential scan of the tickets table is printed as `SEQ SCAN`), then the table's
+indexes with their size and how often the run used them. Markdown on stdout.
 """
 
 from __future__ import annotations
