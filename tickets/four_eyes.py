@@ -3,7 +3,8 @@
 A confirmation is *risky* when one person's decision alone could hand an account to someone the
 registry cannot vouch for. `confirmation_risks(ticket)` names the reasons; the state machine
 (`Ticket.confirm` / `Ticket.request_approval`, tickets/models.py) reads it as a guard, so every
-entry point (desk, bulk, admin, command, API) obeys the same rule (docs/product.md §4-eyes).
+entry point (desk, bulk, admin, command, API) obeys the same rule (docs/product.md, "Four-eyes
+on risky confirmations"; docs/security.md §34).
 
 Adding a reason: write one `_rule(ticket) -> bool` below, add it to `RULES` with its code and
 label. `settings.GUICHET_FOUR_EYES = "all"` widens the rule to every confirmation; nothing

@@ -1,4 +1,4 @@
-"""docs/security.md §29: two approvers approve one risky confirmation at the same instant.
+"""docs/security.md §34: two approvers approve one risky confirmation at the same instant.
 
 Exactly one approval wins: one transition to `confirmed`, one credentials e-mail queued; the
 loser is told and their attempt is in the history. Threads with their own database connections

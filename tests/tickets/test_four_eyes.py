@@ -1,4 +1,4 @@
-"""Four-eyes on risky confirmations (docs/product.md §12, docs/security.md §29).
+"""Four-eyes on risky confirmations (docs/product.md, docs/security.md test 34).
 
 The rule (tickets/four_eyes.py) is read by the state machine itself, so a risky ticket cannot
 reach `confirmed` through `confirm` whoever calls it; only `request_approval` then `approve`
