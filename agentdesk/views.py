@@ -59,7 +59,9 @@ from tickets.services import (
 from tickets.tables import TicketTable
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import (
+    codes_reissuable,
     ticket_approve,
+    ticket_codes_reissue,
     ticket_confirm,
     ticket_flag_mismatch,
     ticket_reject,
@@ -93,6 +95,9 @@ ACTION_ERRORS = {
     "own_confirmation": gettext_lazy(
         "You asked for this confirmation: another staff member must approve it."
     ),
+    "codes_not_failed": gettext_lazy(
+        "Codes can be re-issued only after the codes e-mail failed for good."
+    ),
 }
 ACTION_DONE = {
     "claim": gettext_lazy("You have claimed this ticket."),
@@ -107,6 +112,7 @@ ACTION_DONE = {
     "reject": gettext_lazy("Rejected: the member will be told."),
     "flag-mismatch": gettext_lazy("Sent to the identity-mismatch queue."),
     "note": gettext_lazy("Note added."),
+    "reissue-codes": gettext_lazy("New codes are on their way to the e-mail on file."),
 }
 ELIGIBILITY_REASONS = {
     "eligible": gettext_lazy("holds an eligible coverage"),
@@ -348,6 +354,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "emails": ticket_emails(ticket=ticket),
             "claim": claim,
             "transitions": transitions,
+            "codes_reissuable": codes_reissuable(ticket),
             "reject_form": RejectForm(),
             "send_back_form": SendBackForm(),
             "approval_risks": risk_labels(list(ticket.approval_reasons)),
@@ -400,6 +407,8 @@ def _run_action(request: HttpRequest, reference: str, action: str, actor: Accoun
             comment=reject_form.cleaned_data["comment"],
             request_id=request_id,
         )
+    elif action == "reissue-codes":
+        ticket_codes_reissue(reference=reference, actor=actor, request_id=request_id)
     elif action == "note":
         note = NoteForm(request.POST)
         if not note.is_valid():

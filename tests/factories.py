@@ -63,7 +63,7 @@ def ensure_staff_groups() -> None:
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
     migration = importlib.import_module("tickets.migrations.0002_groups")
-    four_eyes = importlib.import_module("tickets.migrations.0008_four_eyes_approval")
+    four_eyes = importlib.import_module("tickets.migrations.0009_four_eyes_approval")
     for name, perms in (
         ("agents", migration.AGENT_PERMISSIONS),
         ("supervisors", migration.SUPERVISOR_PERMISSIONS),
