@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from members.identity_fields import BirthDateField, IdentityCleaningMixin
-from tickets.models import Channel, RejectionReason, TicketKind
+from tickets.models import Channel, RejectionReason, SendBackReason, TicketKind
 
 REJECTION_CHOICES = [(v, label) for v, label in RejectionReason.choices if v != "expired"]
 # An agent records what came by another way than the web form.
@@ -18,6 +18,15 @@ OFF_WEB_CHANNELS = [(v, label) for v, label in Channel.choices if v != Channel.W
 
 class RejectForm(forms.Form):
     reason = forms.ChoiceField(label=_("Reason"), choices=[("", "—"), *REJECTION_CHOICES])
+    comment = forms.CharField(
+        label=_("Comment (internal)"), required=False, max_length=2000, widget=forms.Textarea
+    )
+
+
+class SendBackForm(forms.Form):
+    """An approver sends a risky confirmation back (four-eyes): a reason is required."""
+
+    reason = forms.ChoiceField(label=_("Reason"), choices=[("", "—"), *SendBackReason.choices])
     comment = forms.CharField(
         label=_("Comment (internal)"), required=False, max_length=2000, widget=forms.Textarea
     )

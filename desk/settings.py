@@ -328,6 +328,12 @@ GUICHET_PUBLIC_URL = env.str("GUICHET_PUBLIC_URL", default="http://localhost:800
 GUICHET_TEMP_PASSWORD_TTL = timedelta(hours=env.int("GUICHET_TEMP_PASSWORD_TTL_HOURS", default=24))
 GUICHET_REQUEST_EXPIRY_DAYS = env.int("GUICHET_REQUEST_EXPIRY_DAYS", default=14)
 GUICHET_SECRET_ANSWER_MAX_TRIES = env.int("GUICHET_SECRET_ANSWER_MAX_TRIES", default=3)
+# Four-eyes on confirmations (tickets/four_eyes.py, docs/product.md): `risky` (default) asks a
+# second, different staff member to approve the risky ones only; `all` widens it to every
+# confirmation. It can only widen: the risky ones always need two people.
+GUICHET_FOUR_EYES = env.str("GUICHET_FOUR_EYES", default="risky")
+if GUICHET_FOUR_EYES not in ("risky", "all"):
+    raise ValueError("GUICHET_FOUR_EYES must be 'risky' or 'all'")
 # Lifetime of the link that confirms a self-service e-mail change (sent to the new address).
 GUICHET_EMAIL_CHANGE_LINK_SECONDS = env.int("GUICHET_EMAIL_CHANGE_LINK_SECONDS", default=3600)
 # Form-triggered e-mails per recipient address per hour (docs/product.md §6).

@@ -51,7 +51,7 @@ urlpatterns = [
         r"^desk/tickets/(?P<reference>[^/]{1,64})/$", desk_views.ticket_detail, name="desk_ticket"
     ),
     re_path(
-        r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes)/$",
+        r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes|approve|send-back)/$",
         desk_views.ticket_action,
         name="desk_ticket_action",
     ),

@@ -6,7 +6,6 @@ Every test under tests/browser is marked `browser`. Chromium is never downloaded
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,18 +90,9 @@ def browser_site(transactional_db: None, settings: Any) -> Iterator[None]:
 
 
 def _restore_staff_groups() -> None:
-    from django.contrib.auth.models import Group, Permission
+    from tests.factories import ensure_staff_groups
 
-    migration = importlib.import_module("tickets.migrations.0002_groups")
-    for name, perms in (
-        ("agents", migration.AGENT_PERMISSIONS),
-        ("supervisors", migration.SUPERVISOR_PERMISSIONS),
-    ):
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in perms:
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    ensure_staff_groups()
 
 
 @pytest.fixture
