@@ -170,3 +170,21 @@ def test_the_archive_function_never_drops_an_open_tickets_history(
     with pytest.raises(DatabaseError, match="append-only"):
         _raw("SELECT tickets_history_archive_drop(%s::bigint[])", [[ticket.pk]])
     assert ticket.events.count() == 1
+
+
+def test_a_ticket_whose_chain_grew_after_the_export_is_kept(agent: Account, tmp_path: Path) -> None:
+    from workflows.services import archive
+
+    ticket = _decided(agent, _utc(2021, 1))
+    other = _decided(agent, _utc(2021, 1, 20))
+    result = archive.MonthResult(month="2021-01")
+    archive._export(_utc(2021, 1, 1), _utc(2021, 2, 1), tmp_path, result)
+    assert result.file is not None and result.tickets == 2
+    ticket_note(reference=ticket.reference, actor=agent, body="late note")  # after the export
+
+    archive._drop(result.file, result)
+
+    assert result.kept == [ticket.reference]
+    assert (result.dropped_tickets, Ticket.objects.filter(pk=other.pk).exists()) == (1, False)
+    assert ticket.events.count() == 4
+    assert history_breaks() == {}
