@@ -62,5 +62,5 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tickets", "0008_drop_overlapping_indexes")]
+    dependencies = [("tickets", "0009_four_eyes_approval")]
     operations = [migrations.RunPython(forward, backward)]
