@@ -161,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
     },
+    "purge-intake-traces": {
+        "task": "workflows.tasks.intake_traces_purge_task",
+        "schedule": crontab(minute=47),
+    },
     # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
     "supervision-rollup": {
         "task": "supervision.tasks.supervision_rollup",

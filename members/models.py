@@ -153,6 +153,8 @@ class Account(AbstractBaseUser, PermissionsMixin):
     # Normalised answer, hashed like a password (docs/security.md §6).
     secret_answer_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the address on file last changed (a takeover signal: workflows/risk.py).
+    email_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -173,6 +175,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
                 | models.Q(is_superuser=True),
                 name="account_member_xor_staff",
             ),
+        ]
+        indexes = [
+            # Takeover signal "typed e-mail on file for another member": lower(email) = lower(%s).
+            models.Index(Lower("email"), name="account_email_lower_idx"),
         ]
 
     def __str__(self) -> str:

@@ -47,6 +47,14 @@ class TicketState(models.TextChoices):
 OPEN_STATES = (TicketState.PENDING, TicketState.IDENTITY_MISMATCH)
 
 
+class RiskLevel(models.TextChoices):
+    """How strongly the takeover signals point at someone else (weights: workflows/risk.py)."""
+
+    NONE = "none", _("No signal")
+    SOME = "some", _("Some signals")
+    HIGH = "high", _("High risk")
+
+
 class MatchResult(models.TextChoices):
     MATCH = "match", _("Match")
     MISMATCH = "mismatch", _("Mismatch")
@@ -134,6 +142,13 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     )
     match_result = models.CharField(max_length=24, choices=MatchResult.choices, blank=True)
     match_details = models.JSONField(default=dict, blank=True)
+    # Takeover signals (workflows/risk.py), computed at intake and refreshed when a related
+    # request arrives: the level, its score and the signals that raised it, with their details.
+    risk_level = models.CharField(
+        _("risk"), max_length=4, choices=RiskLevel.choices, default=RiskLevel.NONE
+    )
+    risk_score = models.PositiveSmallIntegerField(default=0)
+    risk_signals = models.JSONField(default=list, blank=True)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -254,6 +269,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["last_name_key", "created_at", "id"], name="ticket_name_created_idx"
             ),
+            # Desk filter "risk" on an open queue: risk_level = %s AND open ORDER BY created_at.
+            models.Index(
+                fields=["risk_level", "created_at", "id"],
+                name="ticket_open_risk_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
             # Desk search by NIR: submitted_nir = %s.
             models.Index(fields=["submitted_nir"], name="ticket_sub_nir_idx"),
             # Desk search by e-mail: lower(submitted_email) = lower(%s).
@@ -277,6 +298,11 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def is_high_risk(self) -> bool:
+        """High risk: never confirmed in bulk, and a reason for a second agent (four-eyes)."""
+        return self.risk_level == RiskLevel.HIGH
 
     # --- guards (small, read-only) ---------------------------------------------------------
     def has_registry_member(self) -> bool:
@@ -362,6 +388,7 @@ class EventKind(models.TextChoices):
     ATTACHED = "attached", _("Repeat request attached")
     SECRET_ANSWER = "secret_answer", _("Secret answer checked")
     OUTCOME = "outcome", _("Outcome carried out")
+    RISK = "risk", _("Risk signals updated")
 
 
 class ActorKind(models.TextChoices):

@@ -135,3 +135,40 @@ class FormSubmission(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class IntakeTrace(models.Model):
+    """One row per submission, for the takeover signals (workflows/risk.py); no personal data.
+
+    The typed e-mail, the identity and the client's network (/24, /64) are kept only as keyed
+    hashes (HMAC with the site's secret): enough to count "the same address" or "the same
+    network" across requests, nothing to read back. Rows older than `risk.TRACE_DAYS` are purged.
+    """
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    identity_key = models.CharField(max_length=64, editable=False)
+    email_key = models.CharField(max_length=64, editable=False)
+    network_key = models.CharField(max_length=64, blank=True, default="", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("intake trace")
+        verbose_name_plural = _("intake traces")
+        indexes = [
+            models.Index(fields=["email_key", "created_at"], name="trace_email_idx"),
+            models.Index(
+                fields=["network_key", "created_at"],
+                name="trace_network_idx",
+                condition=~Q(network_key=""),
+            ),
+            models.Index(fields=["member", "created_at"], name="trace_member_idx"),
+            models.Index(fields=["created_at"], name="trace_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.created_at:%Y-%m-%d %H:%M}"

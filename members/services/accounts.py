@@ -59,7 +59,8 @@ def account_email_set(*, account: Account, new_email: str) -> str:
     """Replace the address on file (the caller holds the row lock); return the old address."""
     old_email = account.email
     account.email = new_email
-    account.save(update_fields=["email"])
+    account.email_changed_at = timezone.now()
+    account.save(update_fields=["email", "email_changed_at"])
     return old_email
 
 
