@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from supervision.models import AgentDayFigures, DayFigures
 from tickets.business_hours import over_target_cutoffs
-from tickets.models import OPEN_STATES, Ticket, TicketKind, TicketState
+from tickets.models import OPEN_STATES, RiskLevel, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ class Backlog:
     over_target_total: int
     stale_claims: int
     oldest: list[Ticket] = field(default_factory=list)
+    # Open tickets by takeover-signal level (workflows/risk.py): key, label, count.
+    risks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def backlog(*, now: dt.datetime) -> Backlog:
@@ -118,6 +120,8 @@ def backlog(*, now: dt.datetime) -> Backlog:
             n=Count("id"),
             over=Count("id", filter=over_q),
             stale=Count("id", filter=Q(assignee__isnull=False, claimed_at__lt=stale_before)),
+            risk_some=Count("id", filter=Q(risk_level=RiskLevel.SOME)),
+            risk_high=Count("id", filter=Q(risk_level=RiskLevel.HIGH)),
             **bucket_filters,
         )
         .order_by()
@@ -127,8 +131,11 @@ def backlog(*, now: dt.datetime) -> Backlog:
     ages = dict.fromkeys(bucket_filters, 0)
     over: dict[str, int] = defaultdict(int)
     stale = 0
+    risks = {RiskLevel.SOME: 0, RiskLevel.HIGH: 0}
     for row in grouped:
         counts[row["state"], row["kind"]] += row["n"]
+        risks[RiskLevel.SOME] += row["risk_some"]
+        risks[RiskLevel.HIGH] += row["risk_high"]
         over[row["kind"]] += row["over"]
         stale += row["stale"]
         for key in ages:
@@ -164,6 +171,10 @@ def backlog(*, now: dt.datetime) -> Backlog:
         over_target_total=sum(over.values()),
         stale_claims=stale,
         oldest=oldest,
+        risks=[
+            {"key": level, "label": RiskLevel(level).label, "count": n}
+            for level, n in risks.items()
+        ],
     )
 
 

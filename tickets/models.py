@@ -45,6 +45,8 @@ class TicketState(models.TextChoices):
 
 
 OPEN_STATES = (TicketState.PENDING, TicketState.IDENTITY_MISMATCH)
+# The reason code a high-risk ticket brings to four-eyes and to a refused bulk confirmation.
+HIGH_RISK_REASON = "high_risk"
 
 
 class RiskLevel(models.TextChoices):
@@ -219,7 +221,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             # waiting": an index-only scan of open tickets only, in arrival order.
             models.Index(
                 fields=["created_at", "id"],
-                include=["state", "kind", "assignee", "claimed_at"],
+                include=["state", "kind", "assignee", "claimed_at", "risk_level"],
                 name="ticket_open_cover_idx",
                 condition=Q(state__in=OPEN_STATES),
             ),
@@ -303,6 +305,15 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     def is_high_risk(self) -> bool:
         """High risk: never confirmed in bulk, and a reason for a second agent (four-eyes)."""
         return self.risk_level == RiskLevel.HIGH
+
+    def second_agent_reasons(self) -> list[str]:
+        """Why confirming this ticket needs a second agent, as far as its risk goes.
+
+        The one hook for four-eyes (the "nobody hands over an account alone" rule): its list of
+        confirmation risks includes these codes, so a high-risk ticket always needs a second
+        person, whichever way it is confirmed.
+        """
+        return [HIGH_RISK_REASON] if self.is_high_risk else []
 
     # --- guards (small, read-only) ---------------------------------------------------------
     def has_registry_member(self) -> bool:

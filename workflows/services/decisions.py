@@ -12,6 +12,7 @@ from members.eligibility import eligibility_from_coverages
 from members.models import Account, AccountStatus, Member
 from members.services.accounts import account_close, account_create_for_member, account_email_set
 from tickets.models import (
+    HIGH_RISK_REASON,
     OPEN_STATES,
     EventKind,
     RejectionReason,
@@ -50,11 +51,22 @@ def _check_outcome_possible(ticket: Ticket) -> Account | None:
 
 @transaction.atomic
 def ticket_confirm(
-    *, reference: str, actor: Account, comment: str = "", request_id: str = ""
+    *,
+    reference: str,
+    actor: Account,
+    comment: str = "",
+    request_id: str = "",
+    in_bulk: bool = False,
 ) -> Ticket:
-    """Confirm the member's identity and carry out the request; e-mails go after commit."""
+    """Confirm the member's identity and carry out the request; e-mails go after commit.
+
+    `in_bulk`: the confirmation is one of many chosen together (any bulk path must say so); a
+    high-risk ticket is then refused (`high_risk`): it is only ever confirmed on its own.
+    """
     ticket = ticket_lock(reference=reference)
     ticket_check_decidable(ticket=ticket, actor=actor)
+    if in_bulk and ticket.is_high_risk:
+        raise TicketActionError(HIGH_RISK_REASON)
     account = _check_outcome_possible(ticket)
     ticket.decided_by = actor
     ticket_transition(
