@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('members', '0003_account_email_changed_at'),
         ('tickets', '0008_ticket_risk_signals'),
-        ('workflows', '0004_form_submission'),
+        ('workflows', '0005_troubled_emails_include_stuck'),
     ]
 
     operations = [
