@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from members.models import Account, Member
+from members.models import Account
 from members.names import normalise_name
 from members.secret_answers import secret_answer_hash, secret_answer_matches
 from members.throttling import login_failure_record
@@ -104,7 +104,7 @@ def request_intake(
     else:
         stored = check.account.secret_answer_hash if check.account is not None else ""
         answer_ok = secret_answer_matches(data.secret_answer, stored)
-    open_ticket = _open_ticket_for(check, data.kind)
+    open_ticket, related = _open_tickets_for(check, data.kind)
     submission = _risk_submission(data, check, open_ticket, answer_ok)
     evidence = risk.evidence_gather(submission, now=timezone.now())
     assessment = risk.risk_assess(evidence)
@@ -136,8 +136,10 @@ def request_intake(
         email_key=risk.email_key(data.email),
         network_key=submission.network,
     )
-    if check.member is not None and evidence.other_requests_for_member > 0:
-        _risk_refresh_related(member=check.member, except_pk=ticket.pk, request_id=request_id)
+    # A related request arrived: the member's other open tickets see it in their signals.
+    if evidence.other_requests_for_member > 0:
+        for other in related:
+            ticket_risk_refresh(ticket=other, request_id=request_id)
     if data.kind == TicketKind.RECOVERY and data.requested_email:
         _secret_answer_outcome(
             ticket=ticket, data=data, check=check, answer_ok=answer_ok, request_id=request_id
@@ -246,28 +248,22 @@ def ticket_risk_refresh(*, ticket: Ticket, request_id: str = "") -> bool:
     return True
 
 
-def _risk_refresh_related(*, member: Member, except_pk: int, request_id: str) -> None:
-    """A new request for a member refreshes the signals of the member's other open tickets."""
-    related = (
-        Ticket.objects.select_for_update()
-        .filter(member=member, state__in=OPEN_STATES)
-        .exclude(pk=except_pk)
-        .order_by("created_at", "id")
-    )
-    for ticket in related:
-        ticket_risk_refresh(ticket=ticket, request_id=request_id)
+# A member has a handful of open tickets at most (one per kind); more are not refreshed.
+RELATED_OPEN_MAX = 20
 
 
-def _open_ticket_for(check: RegistryCheck, kind: str) -> Ticket | None:
-    """The member's open ticket of this kind; the same query runs when no member was found."""
+def _open_tickets_for(check: RegistryCheck, kind: str) -> tuple[Ticket | None, list[Ticket]]:
+    """The member's open ticket of this kind, and their other open tickets, locked in arrival
+    order (so concurrent requests for one member cannot deadlock); one query, the same one
+    when no member was found (ticket_member_kind_idx)."""
     member_pk = check.member.pk if check.member is not None else NO_ROW
-    ticket: Ticket | None = (
+    tickets: list[Ticket] = list(
         Ticket.objects.select_for_update()
-        .filter(member_id=member_pk, kind=kind, state__in=OPEN_STATES)
-        .order_by("created_at", "id")
-        .first()
+        .filter(member_id=member_pk, state__in=OPEN_STATES)
+        .order_by("created_at", "id")[:RELATED_OPEN_MAX]
     )
-    return ticket
+    same_kind = next((t for t in tickets if t.kind == kind), None)
+    return same_kind, [t for t in tickets if t is not same_kind]
 
 
 def _intake_data(
