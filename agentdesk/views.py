@@ -65,6 +65,10 @@ ACTION_ERRORS = {
         "This action is not possible in the ticket's current state."
     ),
     "forbidden": gettext_lazy("You are not allowed to do this."),
+    "account_frozen": gettext_lazy(
+        "The account is frozen (the member said it was not them): only an access request "
+        "can unfreeze it."
+    ),
     "high_risk": gettext_lazy(
         "This request shows strong takeover signals: it is never confirmed in bulk."
     ),

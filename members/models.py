@@ -123,6 +123,8 @@ class AccountManager(BaseUserManager["Account"]):
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     CLOSED = "closed", _("Closed")
+    # The member followed "this was not me": no login, no recovery until an agent unfreezes it.
+    FROZEN = "frozen", _("Frozen (the member said it was not them)")
 
 
 class Account(AbstractBaseUser, PermissionsMixin):
@@ -157,6 +159,7 @@ class Account(AbstractBaseUser, PermissionsMixin):
     email_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AccountManager()
 
@@ -191,6 +194,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
     @property
     def is_closed(self) -> bool:
         return self.status == AccountStatus.CLOSED
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status == AccountStatus.FROZEN
 
     def temporary_password_expired(self, now: datetime.datetime | None = None) -> bool:
         """A temporary password past its expiry no longer opens a session."""

@@ -65,6 +65,7 @@ class MatchResult(models.TextChoices):
     ALREADY_REGISTERED = "already_registered", _("Already has an account")
     NO_ACCOUNT = "no_account", _("Has no account")
     ACCOUNT_CLOSED = "account_closed", _("Account closed")
+    ACCOUNT_FROZEN = "account_frozen", _("Account frozen (the member said it was not them)")
 
 
 class RejectionReason(models.TextChoices):
@@ -77,6 +78,7 @@ class RejectionReason(models.TextChoices):
     SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
     MEMBER_WITHDREW = "member_withdrew", _("Member withdrew the request")
     EXPIRED = "expired", _("Expired without a decision")
+    ACCOUNT_FROZEN = "account_frozen", _("Cancelled: the member said it was not them")
     OTHER = "other", _("Other (see comment)")
 
 
@@ -375,6 +377,17 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         """An agent rejects the request with a reason code."""
         self.decided_at = timezone.now()
         self.rejection_reason = reason
+
+    @transition(
+        field=state,
+        source=list(OPEN_STATES),
+        target=TicketState.REJECTED,
+        permission=system_only,
+    )
+    def cancel_for_frozen_account(self) -> None:
+        """The member said "this was not me": what was in progress for the account stops."""
+        self.decided_at = timezone.now()
+        self.rejection_reason = RejectionReason.ACCOUNT_FROZEN
 
     @transition(
         field=state,

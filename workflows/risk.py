@@ -46,6 +46,8 @@ WEIGHTS: dict[str, int] = {
     "email_differs_from_file": 20,
     # The typed (or requested) address is at a disposable-address domain (vendored list).
     "disposable_domain": 30,
+    # Not an intake signal: the ticket a "this was not me" link opens is high risk by itself.
+    "member_reported_not_me": 100,
 }
 SOME_THRESHOLD = 20  # score from which a ticket shows "some signals"
 HIGH_THRESHOLD = 50  # score from which a ticket is high risk (four-eyes, never in bulk)
@@ -80,6 +82,9 @@ LABELS: dict[str, Any] = {
         "The e-mail address typed differs from the one on the member's account."
     ),
     "disposable_domain": _("The e-mail address is at a disposable-address provider (%(domain)s)."),
+    "member_reported_not_me": _(
+        "The member followed the “this was not me” link of an e-mail: the account is frozen."
+    ),
 }
 
 DISPOSABLE_LIST = Path(__file__).resolve().parent / "data" / "disposable_domains.txt"

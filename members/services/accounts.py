@@ -64,6 +64,37 @@ def account_email_set(*, account: Account, new_email: str) -> str:
     return old_email
 
 
+def account_freeze(*, account: Account) -> Account:
+    """Freeze the account (the member said "this was not me"): no login, no recovery.
+
+    The password becomes unusable, which also ends every session of the account: Django checks
+    each session against a hash of the password on every request (ASVS 5.0 7.4.3).
+    """
+    account.status = AccountStatus.FROZEN
+    account.frozen_at = timezone.now()
+    account.set_unusable_password()
+    account.must_change_password = False
+    account.temporary_password_expires_at = None
+    account.save(
+        update_fields=[
+            "status",
+            "frozen_at",
+            "password",
+            "must_change_password",
+            "temporary_password_expires_at",
+        ]
+    )
+    return account
+
+
+def account_unfreeze(*, account: Account) -> Account:
+    """An agent's decision: the account is active again (new codes follow, by the workflow)."""
+    account.status = AccountStatus.ACTIVE
+    account.frozen_at = None
+    account.save(update_fields=["status", "frozen_at"])
+    return account
+
+
 def account_close(*, account: Account) -> Account:
     """Close the account: no login, no recovery; the row and its history stay."""
     account.status = AccountStatus.CLOSED

@@ -26,6 +26,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
         {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED},
     ),
     "expire": ((), {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED}),
+    "cancel_for_frozen_account": ((), {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED}),
 }
 
 PAIRS = [(state, name) for state in ALL_STATES for name in TRANSITIONS]
@@ -175,7 +176,10 @@ def test_a_stale_copy_cannot_overwrite_a_newer_state() -> None:
     assert Ticket.objects.get(pk=ticket.pk).state == S.REJECTED
 
 
-@pytest.mark.parametrize("name", ["flag_mismatch_at_intake", "pass_registry_check", "expire"])
+@pytest.mark.parametrize(
+    "name",
+    ["flag_mismatch_at_intake", "pass_registry_check", "expire", "cancel_for_frozen_account"],
+)
 def test_no_person_may_run_a_system_transition(agent: Account, name: str) -> None:
     ticket = _ticket_in(S.PENDING)
     supervisor = StaffFactory(groups=["supervisors", "agents"])

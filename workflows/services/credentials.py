@@ -13,6 +13,10 @@ from tickets.services import event_record
 from workflows.passwords import generate_temporary_password
 
 
+class AccountFrozen(Exception):
+    """Codes for a frozen account are never issued (a permanent delivery failure)."""
+
+
 @sensitive_variables("password")
 def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -> str:
     """Give the account a new temporary password; the caller e-mails it, nothing keeps it.
@@ -23,6 +27,9 @@ def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -
     password = generate_temporary_password()
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=account_id)
+        if account.is_frozen:
+            # The member said "this was not me" after these codes were queued: never sent.
+            raise AccountFrozen(account_id)
         account.set_password(password)
         account.must_change_password = True
         account.temporary_password_expires_at = timezone.now() + settings.GUICHET_TEMP_PASSWORD_TTL

@@ -10,7 +10,12 @@ from django.utils import timezone
 
 from members.eligibility import eligibility_from_coverages
 from members.models import Account, AccountStatus, Member
-from members.services.accounts import account_close, account_create_for_member, account_email_set
+from members.services.accounts import (
+    account_close,
+    account_create_for_member,
+    account_email_set,
+    account_unfreeze,
+)
 from tickets.models import (
     HIGH_RISK_REASON,
     OPEN_STATES,
@@ -46,6 +51,9 @@ def _check_outcome_possible(ticket: Ticket) -> Account | None:
         return None
     if account is None or account.status == AccountStatus.CLOSED:
         raise TicketActionError("no_active_account")
+    # A frozen account ("this was not me") is only unfrozen by confirming an access ticket.
+    if account.is_frozen and ticket.kind != TicketKind.ACCESS:
+        raise TicketActionError("account_frozen")
     return account
 
 
@@ -97,6 +105,13 @@ def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, reque
         return
     if account is None:
         raise TicketActionError("no_active_account")
+    if ticket.kind == TicketKind.ACCESS and account.is_frozen:
+        # An agent's decision (four-eyes: the veto's ticket is high risk): active again, and
+        # new codes to the address on file — never to an address typed on a request.
+        account_unfreeze(account=account)
+        event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_unfrozen")
+        _send_credentials(ticket=ticket, account=account, recipient=account.email)
+        return
     if ticket.kind in (TicketKind.RECOVERY, TicketKind.ACCESS):
         recipient = account.email
         if ticket.requested_email and ticket.secret_answer_verified:

@@ -14,7 +14,8 @@ from django.views.decorators.debug import sensitive_variables
 from workflows.emails import build_email
 from workflows.models import EmailTemplate
 from workflows.services.accounts import email_change_token_issue
-from workflows.services.credentials import credentials_issue
+from workflows.services.credentials import AccountFrozen, credentials_issue
+from workflows.services.not_me import NOT_ME_TEMPLATES, not_me_link_issue
 from workflows.services.outbox import (
     outbox_claim,
     outbox_mark_failed,
@@ -107,7 +108,7 @@ def outbox_deliver(*, message_id: int) -> str:
         return _outbox_deliver_locked(message_id=message_id)
 
 
-@sensitive_variables("secret_context", "email")
+@sensitive_variables("secret_context", "email", "token")
 def _outbox_deliver_locked(*, message_id: int) -> str:
     """Claim, (issue codes), send and record one message, under its send lock."""
     message = outbox_claim(message_id=message_id)
@@ -129,6 +130,9 @@ def _outbox_deliver_locked(*, message_id: int) -> str:
             fault_point("after_hash_commit")
         elif message.template == EmailTemplate.EMAIL_CHANGE_CONFIRM:
             secret_context["confirm_path"] = _email_change_link(message.context)
+        if message.template in NOT_ME_TEMPLATES and message.account_id is not None:
+            token = not_me_link_issue(account_id=message.account_id, template=message.template)
+            secret_context["not_me_path"] = reverse("not_me", kwargs={"token": token})
         email = build_email(message, secret_context)
         email.send(fail_silently=False)
     except Exception as exc:
@@ -137,7 +141,7 @@ def _outbox_deliver_locked(*, message_id: int) -> str:
         logger.warning(
             "outbox message %s attempt %s failed: %s", message.pk, message.attempts, error
         )
-        permanent = is_permanent(exc) or isinstance(exc, EmailChangeGone)
+        permanent = is_permanent(exc) or isinstance(exc, (EmailChangeGone, AccountFrozen))
         outbox_mark_failed(message=message, error=error, permanent=permanent)
         return "failed"
     finally:
