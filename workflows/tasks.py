@@ -17,6 +17,7 @@ from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
 from workflows.services.intake import intake_traces_purge
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
+from workflows.services.retention import retention_purge
 from workflows.services.submissions import form_submissions_purge
 
 logger = logging.getLogger(__name__)
@@ -74,3 +75,9 @@ def form_tokens_purge() -> int:
 def intake_traces_purge_task() -> int:
     """Forget the intake traces older than the longest signal window (workflows/risk.py)."""
     return intake_traces_purge()
+
+
+@shared_task(ignore_result=True)
+def retention_daily_purge() -> dict[str, int]:
+    """The daily retention purge: outbox addresses, sessions, e-mail changes, form tokens."""
+    return retention_purge()

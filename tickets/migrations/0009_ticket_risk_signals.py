@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('members', '0003_account_email_changed_at'),
-        ('tickets', '0007_desk_name_order_index'),
+        ('tickets', '0008_drop_overlapping_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

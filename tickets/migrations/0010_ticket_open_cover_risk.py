@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('members', '0003_account_email_changed_at'),
-        ('tickets', '0008_ticket_risk_signals'),
+        ('tickets', '0009_ticket_risk_signals'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

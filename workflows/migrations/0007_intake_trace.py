@@ -9,8 +9,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('members', '0003_account_email_changed_at'),
-        ('tickets', '0008_ticket_risk_signals'),
-        ('workflows', '0005_troubled_emails_include_stuck'),
+        ('tickets', '0009_ticket_risk_signals'),
+        ('workflows', '0006_outbox_lease_fencing_token'),
     ]
 
     operations = [

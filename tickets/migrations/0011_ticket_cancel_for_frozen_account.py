@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0009_ticket_open_cover_risk'),
+        ('tickets', '0010_ticket_open_cover_risk'),
     ]
 
     operations = [

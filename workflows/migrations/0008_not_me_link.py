@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0006_intake_trace'),
+        ('workflows', '0007_intake_trace'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
