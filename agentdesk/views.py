@@ -57,6 +57,7 @@ from tickets.services import (
     ticket_release,
 )
 from tickets.tables import TicketTable
+from workflows import risk
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import (
     codes_reissuable,
@@ -80,6 +81,13 @@ ACTION_ERRORS = {
         "This action is not possible in the ticket's current state."
     ),
     "forbidden": gettext_lazy("You are not allowed to do this."),
+    "account_frozen": gettext_lazy(
+        "The account is frozen (the member said it was not them): only an access request "
+        "can unfreeze it."
+    ),
+    "high_risk": gettext_lazy(
+        "This request shows strong takeover signals: it is never confirmed in bulk."
+    ),
     "no_registry_member": gettext_lazy(
         "No registry member is matched: this request cannot be confirmed."
     ),
@@ -126,7 +134,7 @@ def _request_id(request: HttpRequest) -> str:
     return request.headers.get("X-Request-Id", "")[:64]
 
 
-SELECT_FILTERS = ("state", "kind", "channel", "assignee", "age")
+SELECT_FILTERS = ("state", "kind", "channel", "risk", "assignee", "age")
 STAFF_CHOICES_CACHE_KEY = "desk:staff-choices"
 
 
@@ -347,6 +355,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "account": _account_of(member),
             "comparison": _comparison_rows(ticket, member),
             "names_swapped": ticket.match_details.get("comparison", {}).get("names_swapped"),
+            "risk_sentences": [risk.signal_sentence(signal) for signal in ticket.risk_signals],
             "eligibility": eligibility,
             "eligibility_reason": eligibility_reason,
             "other_tickets": member_other_tickets(member_id=ticket.member_id, exclude_pk=ticket.pk),

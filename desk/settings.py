@@ -221,6 +221,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
     },
+    "purge-intake-traces": {
+        "task": "workflows.tasks.intake_traces_purge_task",
+        "schedule": crontab(minute=47),
+    },
     # Retention (docs/operations.md): daily, at night, in small batches.
     "retention-purge": {
         "task": "workflows.tasks.retention_daily_purge",

@@ -36,6 +36,11 @@ urlpatterns = [
         member_views.email_change_confirm_view,
         name="email_change_confirm",
     ),
+    re_path(
+        r"^account/not-me/(?P<token>[A-Za-z0-9_-]{1,100})/$",
+        member_views.not_me_view,
+        name="not_me",
+    ),
     path("desk/login/", desk_views.desk_login, name="desk_login"),
     path("desk/logout/", desk_views.desk_logout, name="desk_logout"),
     path("desk/", desk_views.queue, name="desk_queue"),

@@ -123,6 +123,8 @@ class AccountManager(BaseUserManager["Account"]):
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     CLOSED = "closed", _("Closed")
+    # The member followed "this was not me": no login, no recovery until an agent unfreezes it.
+    FROZEN = "frozen", _("Frozen (the member said it was not them)")
 
 
 class Account(AbstractBaseUser, PermissionsMixin):
@@ -153,8 +155,11 @@ class Account(AbstractBaseUser, PermissionsMixin):
     # Normalised answer, hashed like a password (docs/security.md §6).
     secret_answer_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the address on file last changed (a takeover signal: workflows/risk.py).
+    email_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AccountManager()
 
@@ -174,6 +179,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
                 name="account_member_xor_staff",
             ),
         ]
+        indexes = [
+            # Takeover signal "typed e-mail on file for another member": lower(email) = lower(%s).
+            models.Index(Lower("email"), name="account_email_lower_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.username
@@ -185,6 +194,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
     @property
     def is_closed(self) -> bool:
         return self.status == AccountStatus.CLOSED
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status == AccountStatus.FROZEN
 
     def temporary_password_expired(self, now: datetime.datetime | None = None) -> bool:
         """A temporary password past its expiry no longer opens a session."""

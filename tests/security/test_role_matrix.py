@@ -107,6 +107,7 @@ URL_TABLE: dict[str, Row] = {
     "password_change": MEMBER_PAGE,
     "email_change": MEMBER_PAGE,
     "email_change_confirm": same("absent", "absent"),  # with an unknown token
+    "not_me": same("absent", "absent"),  # with an unknown token
     "desk_login": PUBLIC_FORM,
     "desk_logout": same("method", "login"),
     "desk_queue": DESK_PAGE,
