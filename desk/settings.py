@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
     "django_fsm",
     "django_tables2",
     "django_filters",
@@ -57,6 +58,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session's second factor (docs/security.md §40).
+    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.SessionLifetimeMiddleware",
@@ -277,6 +281,13 @@ GUICHET_LOGIN_LOCK_SECONDS = env.int("GUICHET_LOGIN_LOCK_SECONDS", default=15 * 
 GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR = env.int(
     "GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR", default=50
 )
+# Staff second factor (docs/security.md §40): sensitive actions need a code verified this recently.
+GUICHET_STEP_UP_SECONDS = env.int("GUICHET_STEP_UP_SECONDS", default=600)
+# Fernet key (urlsafe base64, 32 bytes) encrypting authenticator keys at rest; empty = derived
+# from SECRET_KEY (rotating SECRET_KEY then means every staff member enrols again).
+GUICHET_OTP_ENCRYPTION_KEY = env.str("GUICHET_OTP_ENCRYPTION_KEY", default="")
+# The name authenticator apps show beside the account.
+GUICHET_OTP_ISSUER = env.str("GUICHET_OTP_ISSUER", default="Guichet")
 # How many reverse proxies in front of us append to X-Forwarded-For; 0 = use REMOTE_ADDR only.
 GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
 # An outbox message claimed by a worker that vanished is retried after this lease.

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from members.models import Account
+from tests.second_factor import staff_login
 
 BROWSER_DIR = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -116,7 +117,7 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         contexts.append(context)
         if account is not None:
             client = Client()
-            client.force_login(account)
+            staff_login(client, account)  # members are simply logged in
             cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
             context.add_cookies(
                 [
