@@ -47,6 +47,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from members.models import Account  # noqa: E402
 from supervision.models import AgentDayFigures, DayFigures  # noqa: E402
 from supervision.services import figures_rollup  # noqa: E402
+from tests.second_factor import staff_login  # noqa: E402
 from tickets.models import CROCKFORD_ALPHABET  # noqa: E402
 
 AGENTS = 20
@@ -250,8 +251,7 @@ def main() -> None:
         sys.exit("DATABASE_URL must point at PostgreSQL (e.g. .../guichet_bench5)")
     call_command("migrate", verbosity=0)
     agent_ids, boss = staff()
-    client = Client()
-    client.force_login(boss)
+    client = staff_login(Client(), boss)
     print(
         "| tickets | page median | page p95 | of which SQL (median) | queries "
         "| without rollups: median / p95 | rollup task | export rows | export time "

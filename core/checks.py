@@ -1,4 +1,5 @@
-"""System checks: the broker must be configured so that Celery cannot lose or loop work."""
+"""System checks: the broker must be configured so that Celery cannot lose or loop work; the
+authenticator keys' encryption key must be usable."""
 
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ def fault_injection_is_off(app_configs: Any = None, **kwargs: Any) -> list[Error
             Error(
                 "GUICHET_ALLOW_FAULT_INJECTION is on: workers can be told to kill themselves.",
                 id="guichet.E005",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def otp_key_is_usable(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """GUICHET_OTP_ENCRYPTION_KEY, when set, must be a Fernet key (docs/security.md §40)."""
+    key: str = getattr(settings, "GUICHET_OTP_ENCRYPTION_KEY", "")
+    if not key:
+        return []
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode())
+    except ValueError:
+        return [
+            Error(
+                "GUICHET_OTP_ENCRYPTION_KEY is not a Fernet key (urlsafe base64 of 32 bytes).",
+                hint='python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"',
+                id="guichet.E006",
             )
         ]
     return []

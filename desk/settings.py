@@ -286,6 +286,19 @@ GUICHET_STEP_UP_SECONDS = env.int("GUICHET_STEP_UP_SECONDS", default=600)
 # Fernet key (urlsafe base64, 32 bytes) encrypting authenticator keys at rest; empty = derived
 # from SECRET_KEY (rotating SECRET_KEY then means every staff member enrols again).
 GUICHET_OTP_ENCRYPTION_KEY = env.str("GUICHET_OTP_ENCRYPTION_KEY", default="")
+if not GUICHET_OTP_ENCRYPTION_KEY and DEBUG and not env.str("SECRET_KEY", default=""):
+    # `make run`: SECRET_KEY changes at every process start, the demo's authenticators must not
+    # (seed_demo and runserver are separate processes): a development key kept under var/.
+    _dev_otp_key = VAR_DIR / "dev-otp-key"
+    if not _dev_otp_key.exists():
+        import base64
+        import os
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(_dev_otp_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    GUICHET_OTP_ENCRYPTION_KEY = _dev_otp_key.read_text().strip()
 # The name authenticator apps show beside the account.
 GUICHET_OTP_ISSUER = env.str("GUICHET_OTP_ISSUER", default="Guichet")
 # How many reverse proxies in front of us append to X-Forwarded-For; 0 = use REMOTE_ADDR only.

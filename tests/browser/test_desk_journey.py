@@ -57,6 +57,7 @@ def _log_in(page: Any, username: str) -> None:
         assert page.locator("figure.qr svg").count() == 1  # the QR code, drawn by the page
         page.fill("#id_otp_token", current_code(secret_from_b32(secret.inner_text())))
         page.keyboard.press("Enter")
+        page.wait_for_selector("ul.backup-codes")
         assert page.locator("ul.backup-codes li").count() == 10
         page.locator("a.button").click()
     else:

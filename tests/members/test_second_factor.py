@@ -47,6 +47,12 @@ PASSWORD = "staff password 123"
 STEP = "/desk/second-factor/"
 
 
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    """Assertions read the English msgids; the site's default language is French."""
+    settings.LANGUAGE_CODE = "en"
+
+
 class Clock:
     """The second factor's clock, moved by hand (30 s per step)."""
 
@@ -422,3 +428,22 @@ def test_the_test_helper_logs_staff_in_past_the_second_factor(agent: Account) ->
     plain = Client()
     plain.force_login(agent)
     assert not is_verified(plain)
+
+
+def test_a_malformed_encryption_key_fails_the_system_check(settings: Any) -> None:
+    from core.checks import otp_key_is_usable
+
+    settings.GUICHET_OTP_ENCRYPTION_KEY = "change-me-to-a-fernet-key"
+    assert [error.id for error in otp_key_is_usable()] == ["guichet.E006"]
+    settings.GUICHET_OTP_ENCRYPTION_KEY = "A" * 43 + "="
+    assert otp_key_is_usable() == []
+
+
+def test_a_dedicated_encryption_key_is_used_when_set(carol: Account, settings: Any) -> None:
+    from cryptography.fernet import Fernet
+
+    settings.GUICHET_OTP_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    device = ensure_device(carol)
+    assert Fernet(settings.GUICHET_OTP_ENCRYPTION_KEY.encode()).decrypt(
+        device.encrypted_key.encode()
+    ) == secret_from_b32(TEST_TOTP_SECRET)
