@@ -57,19 +57,19 @@ messages: $(STAMP) ## refresh and compile the translation catalogues
 	DEBUG=1 $(BIN)/python manage.py makemessages -l fr -l en --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=tests --ignore=docs --ignore=scripts --ignore=benchmarks --ignore=build --ignore=test-artifacts
 	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
 
-benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (DATABASE_URL, default guichet_bench; EMPTIES it)
+benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (default guichet_bench; EMPTIES it, DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
-		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000}
+		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000} $${KEEP:+--keep}
 
-benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; EMPTIES its tickets)
+benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \
-		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000}
+		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000} $${KEEP:+--keep}
 
-benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (DROPS guichet_load, empties Redis db 9)
-	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2}
+benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (recreates guichet_load, DROPS it after unless KEEP=1; empties Redis db 9)
+	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2} $${KEEP:+--keep}
 
-benchmark-equal-work: $(STAMP) ## docs/security.md §2 timing per class (DROPS guichet_equal_work, Redis db 11)
-	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120}
+benchmark-equal-work: $(STAMP) ## docs/security.md §2 timing per class (recreates guichet_equal_work, DROPS it after unless KEEP=1; Redis db 11)
+	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120} $${KEEP:+--keep}
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

@@ -94,6 +94,22 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves several agents at once (`make run`, docs/operations.md):
+    # WAL lets readers work beside the one writer; IMMEDIATE takes the write lock when a
+    # transaction begins, so two writers queue on the busy timeout instead of one failing with
+    # "database is locked" when its read lock cannot be upgraded.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+            "init_command": (
+                # WAL is a property of the file (kept once set); synchronous=NORMAL is safe
+                # under WAL (a power cut may lose the last commits, never corrupt the file).
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            ),
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) serve PostgreSQL; SQLite (make run) builds them without the extra
 # columns, which is harmless, so its warning is silenced there only.
@@ -348,6 +364,9 @@ GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
 GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
 # Pending outbox rows younger than this are left to the after-commit publish, not the sweep.
 GUICHET_OUTBOX_SWEEP_GRACE_SECONDS = env.int("GUICHET_OUTBOX_SWEEP_GRACE_SECONDS", default=30)
+# A pending e-mail never attempted this many minutes after it was queued is "stuck" (the broker or
+# the workers are not taking it): the supervisors' troubled e-mails list shows it.
+GUICHET_OUTBOX_STUCK_MINUTES = env.int("GUICHET_OUTBOX_STUCK_MINUTES", default=10)
 # First retry delay after a failed send; doubles per attempt up to an hour.
 GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
 

@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from members.throttling import (
-    email_budget_take,
+    EmailBudget,
     status_page_exceeded,
     submission_identifier_exceeded,
     submission_ip_exceeded,
@@ -66,16 +66,21 @@ def _public_request(
             data = data_of(form.cleaned_data)
             if submission_identifier_exceeded(data.member_number or data.nir):
                 return _throttled(request)
-            reference, _replayed = submission_once(
-                token=form.cleaned_data.get("form_token", ""),
-                submit=lambda: (
-                    request_intake(
-                        data=data,
-                        request_id=request_id_of(request),
-                        acknowledge=email_budget_take(data.email),
-                    ).reference
-                ),
-            )
+            budget = EmailBudget(data.email)
+
+            def submit() -> str:
+                # Taken only by the submission that really stores the request (not a replay).
+                return request_intake(
+                    data=data, request_id=request_id_of(request), acknowledge=budget.take()
+                ).reference
+
+            try:
+                reference, _replayed = submission_once(
+                    token=form.cleaned_data.get("form_token", ""), submit=submit
+                )
+            except BaseException:
+                budget.refund()  # rolled back: nothing was sent, its replay will pay
+                raise
             return redirect("request_status", reference=reference)
     return render(request, template, {"form": form})
 

@@ -85,11 +85,12 @@ class OutboxMessage(models.Model):
                 name="outbox_credentials_sent_idx",
                 condition=Q(template="credentials", status="sent"),
             ),
-            # Supervisors' "e-mails failed or retrying", latest first (a handful of rows).
+            # Supervisors' "e-mails failed, retrying or stuck", latest first: failed and pending
+            # rows only (a handful; sent ones, the bulk, are left out).
             models.Index(
                 fields=["created_at", "id"],
                 name="outbox_troubled_idx",
-                condition=Q(status="failed") | Q(status="pending", attempts__gt=0),
+                condition=Q(status__in=["failed", "pending"]),
             ),
         ]
 

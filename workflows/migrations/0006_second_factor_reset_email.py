@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0004_form_submission'),
+        ('workflows', '0005_troubled_emails_include_stuck'),
     ]
 
     operations = [
