@@ -107,7 +107,13 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
     """Open a page in a fresh context: new_page(language, account=None, width=1280)."""
     contexts: list[Any] = []
 
-    def open_page(language: str = "fr", account: Account | None = None, width: int = 1280) -> Any:
+    def open_page(
+        language: str = "fr",
+        account: Account | None = None,
+        width: int = 1280,
+        second_factor: bool = True,
+    ) -> Any:
+        """`second_factor=False`: a staff session on its password alone (the step's pages)."""
         context = browser.new_context(
             base_url=live_server.url,
             locale=LOCALES[language],
@@ -117,7 +123,10 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         contexts.append(context)
         if account is not None:
             client = Client()
-            staff_login(client, account)  # members are simply logged in
+            if second_factor:
+                staff_login(client, account)  # members are simply logged in
+            else:
+                client.force_login(account)
             cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
             context.add_cookies(
                 [
