@@ -447,3 +447,22 @@ def test_a_dedicated_encryption_key_is_used_when_set(carol: Account, settings: A
     assert Fernet(settings.GUICHET_OTP_ENCRYPTION_KEY.encode()).decrypt(
         device.encrypted_key.encode()
     ) == secret_from_b32(TEST_TOTP_SECRET)
+
+
+def test_the_admin_shows_neither_the_encrypted_key_nor_backup_code_digests(carol: Account) -> None:
+    root = StaffFactory(username="root", is_superuser=True)
+    client = staff_login(Client(), root)
+    device = ensure_device(carol)
+    second_factor.backup_codes_issue(account=carol)
+    digest = BackupCode.objects.filter(account=carol).values_list("digest", flat=True)[0]
+    pages = [
+        f"/admin/members/stafftotpdevice/{device.pk}/change/",
+        "/admin/members/stafftotpdevice/",
+        "/admin/members/backupcode/",
+        f"/admin/members/backupcode/{BackupCode.objects.filter(account=carol)[0].pk}/change/",
+    ]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        body = response.content.decode()
+        assert device.encrypted_key not in body and digest not in body, path
