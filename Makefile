@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-supervisor benchmark-load benchmark-equal-work clean
+.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-indexes benchmark-supervisor benchmark-load benchmark-equal-work clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ messages: $(STAMP) ## refresh and compile the translation catalogues
 benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (default guichet_bench; EMPTIES it, DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
 		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000} $${KEEP:+--keep}
+
+benchmark-indexes: $(STAMP) ## EXPLAIN every desk/supervisor query on a large table (default guichet_bench; EMPTIES it)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
+		$(BIN)/python benchmarks/indexes.py --tickets $${TICKETS:-300000} --members $${MEMBERS:-300000}
 
 benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \

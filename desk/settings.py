@@ -92,7 +92,15 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'guichet.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Seconds a connection is kept for the next request (0: close after each request). Behind
+    # PgBouncer the client side is cheap to keep; see docs/operations.md.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # True behind PgBouncer in transaction mode: a server-side cursor (a named cursor held across
+    # fetches) would land on another client's session. Guichet's exports and `verify_history`
+    # read in keyset chunks and never need one (core/keyset.py).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves several agents at once (`make run`, docs/operations.md):
@@ -180,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-form-tokens": {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
+    },
+    # Retention (docs/operations.md): daily, at night, in small batches.
+    "retention-purge": {
+        "task": "workflows.tasks.retention_daily_purge",
+        "schedule": crontab(hour=3, minute=41),
     },
     # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
     "supervision-rollup": {
@@ -322,6 +335,11 @@ GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
 # An outbox message claimed by a worker that vanished is retried after this lease.
 GUICHET_OUTBOX_LEASE_SECONDS = env.int("GUICHET_OUTBOX_LEASE_SECONDS", default=120)
 GUICHET_OUTBOX_MAX_ATTEMPTS = env.int("GUICHET_OUTBOX_MAX_ATTEMPTS", default=8)
+# Retention (docs/operations.md): days after which a sent or failed e-mail forgets its recipient
+# address and context, and a finished e-mail change request is deleted; rows per purge batch.
+GUICHET_OUTBOX_RETENTION_DAYS = env.int("GUICHET_OUTBOX_RETENTION_DAYS", default=90)
+GUICHET_EMAIL_CHANGE_RETENTION_DAYS = env.int("GUICHET_EMAIL_CHANGE_RETENTION_DAYS", default=30)
+GUICHET_RETENTION_BATCH = env.int("GUICHET_RETENTION_BATCH", default=1000)
 GUICHET_WORKER_HEARTBEAT_MAX_AGE = env.int("GUICHET_WORKER_HEARTBEAT_MAX_AGE", default=120)
 
 # --- Supervisors' views: business calendar, per-kind targets, the codes promise ---------------

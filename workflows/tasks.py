@@ -16,6 +16,7 @@ from core.health import HEARTBEAT_KEY
 from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
+from workflows.services.retention import retention_purge
 from workflows.services.submissions import form_submissions_purge
 
 logger = logging.getLogger(__name__)
@@ -67,3 +68,9 @@ def tickets_expire() -> int:
 def form_tokens_purge() -> int:
     """Forget the one-time tokens of public forms submitted more than two days ago."""
     return form_submissions_purge()
+
+
+@shared_task(ignore_result=True)
+def retention_daily_purge() -> dict[str, int]:
+    """The daily retention purge: outbox addresses, sessions, e-mail changes, form tokens."""
+    return retention_purge()

@@ -78,6 +78,7 @@ def _exists(url: str) -> bool:
     return row is not None
 
 
+@pytest.mark.integration
 def test_the_database_is_dropped_after_the_run_and_after_a_failure_kept_with_keep() -> None:
     url = _postgresql_url(f"guichet_bench_cleanup_{os.getpid()}")
     assert database_create_if_missing(url) is True
@@ -102,6 +103,7 @@ def test_the_database_is_dropped_after_the_run_and_after_a_failure_kept_with_kee
     assert not _exists(url)
 
 
+@pytest.mark.integration
 def test_a_database_without_the_benchmark_prefix_is_never_dropped() -> None:
     url = _postgresql_url(f"guichet_precious_{os.getpid()}")
     database_create_if_missing(url)

@@ -101,7 +101,6 @@ def stack_env(
         SECRET_KEY=settings.SECRET_KEY,
         LOG_LEVEL="DEBUG",
         GUICHET_VAR_DIR=str(var_dir),
-        GUICHET_BROKER_CHECK_ON_WORKER_START="0",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra or {})

@@ -303,6 +303,20 @@ def test_a_bulk_reassignment_asks_again_and_keeps_every_ticked_ticket(
     assert Ticket.objects.filter(assignee=agent).count() == 3
 
 
+@pytest.mark.parametrize("action", ["confirm", "reissue-codes"])
+def test_every_action_that_sends_codes_asks_for_a_fresh_code(
+    carol: Account, settings: Any, action: str
+) -> None:
+    ticket = TicketFactory()
+    events = ticket.events.count()
+    client = Client()
+    client.force_login(carol)
+    verify_session(client, carol, verified_at=time.time() - settings.GUICHET_STEP_UP_SECONDS - 5)
+    prompt = client.post(f"/desk/tickets/{ticket.reference}/{action}/")
+    assert prompt.status_code == 200 and 'name="otp_token"' in prompt.content.decode()
+    assert ticket.events.count() == events and not OutboxMessage.objects.exists()
+
+
 def test_claiming_needs_no_step_up(carol: Account, settings: Any) -> None:
     ticket = TicketFactory()
     client = Client()

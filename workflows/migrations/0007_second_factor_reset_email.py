@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0005_troubled_emails_include_stuck'),
+        ('workflows', '0006_outbox_lease_fencing_token'),
     ]
 
     operations = [
