@@ -22,6 +22,7 @@ from django.db.models import Aggregate, Count, F, FloatField, Func, Min, Q, Quer
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
+from members.models import Account, SecondFactorEvent, StaffTOTPDevice
 from supervision.models import AgentDayFigures, DayFigures
 from tickets.business_hours import over_target_cutoffs
 from tickets.models import OPEN_STATES, RiskLevel, Ticket, TicketKind, TicketState
@@ -529,3 +530,23 @@ class PercentileCont(Aggregate):
         if not 0 <= fraction <= 1:
             raise ValueError("fraction must be within [0, 1]")
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def staff_second_factor_rows() -> list[dict[str, Any]]:
+    """Each active staff account and whether it has an authenticator."""
+    accounts = (
+        Account.objects.filter(is_staff=True, is_active=True)
+        .order_by("username")
+        .only("pk", "username", "email")
+    )
+    confirmed = set(
+        StaffTOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True)
+    )
+    return [{"account": account, "enrolled": account.pk in confirmed} for account in accounts]
+
+
+def second_factor_events(*, limit: int = 100) -> QuerySet[SecondFactorEvent]:
+    """The latest second-factor audit rows (enrolments, failures, resets, step-ups)."""
+    return SecondFactorEvent.objects.select_related("account", "actor").order_by(
+        "-created_at", "-id"
+    )[:limit]

@@ -17,6 +17,7 @@ class EmailTemplate(models.TextChoices):
     EMAIL_CHANGED_NEW = "email_changed_new", _("E-mail changed (new address)")
     EMAIL_CHANGE_CONFIRM = "email_change_confirm", _("Confirm a new e-mail address")
     ACCOUNT_CLOSED = "account_closed", _("Account closed")
+    SECOND_FACTOR_RESET = "second_factor_reset", _("Staff authenticator reset")
     PASSWORD_CHANGED = "password_changed", _("Password changed")
     EXPIRED = "expired", _("Request expired")
     SECRET_ANSWER_LOCKED = "secret_answer_locked", _("Secret answer tried too often")
