@@ -10,7 +10,7 @@ from django.db import models
 from django.http import HttpRequest
 
 # Columns that hold a password hash, a secret-answer hash or a token digest: never displayed.
-SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash")
+SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash", "secret_hash")
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _ListDisplayT

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from members.throttling import (
-    email_budget_take,
-    status_page_exceeded,
-    submission_identifier_exceeded,
-    submission_ip_exceeded,
-)
-from portal.forms import RecoveryForm, RegistrationForm, SupportForm
-from tickets.models import REFERENCE_REGEX, Ticket, TicketKind
-from workflows.models import RequestAlias
-from workflows.services.intake import RequestData, request_intake
-from workflows.services.submissions import form_token_new, submission_once
+from members.throttling import status_page_exceeded, submission_ip_exceeded
+from tickets.models import TicketKind
+from workflows.request_forms import RecoveryForm, RegistrationForm, SupportForm
+from workflows.services.intake import RequestData
+from workflows.services.public_status import public_status_of
+from workflows.services.submissions import form_token_new, public_request_submit
 
 
 def request_id_of(request: HttpRequest) -> str:
@@ -63,19 +57,13 @@ def _public_request(
         if submission_ip_exceeded(request):
             return _throttled(request)
         if form.is_valid():
-            data = data_of(form.cleaned_data)
-            if submission_identifier_exceeded(data.member_number or data.nir):
-                return _throttled(request)
-            reference, _replayed = submission_once(
+            reference = public_request_submit(
+                data=data_of(form.cleaned_data),
                 token=form.cleaned_data.get("form_token", ""),
-                submit=lambda: (
-                    request_intake(
-                        data=data,
-                        request_id=request_id_of(request),
-                        acknowledge=email_budget_take(data.email),
-                    ).reference
-                ),
+                request_id=request_id_of(request),
             )
+            if reference is None:
+                return _throttled(request)
             return redirect("request_status", reference=reference)
     return render(request, template, {"form": form})
 
@@ -151,26 +139,13 @@ def request_status(request: HttpRequest, reference: str) -> HttpResponse:
     """Kind, neutral state and dates only: the reference is all a visitor needs to see this."""
     if status_page_exceeded(request):
         return _throttled(request)
-    if not re.fullmatch(REFERENCE_REGEX, reference):
+    status = public_status_of(reference)
+    if status is None:
         raise Http404
-    fields = ("reference", "kind", "state", "created_at", "decided_at")
-    ticket = Ticket.objects.only(*fields).filter(reference=reference).first()
-    received_at = ticket.created_at if ticket is not None else None
-    if ticket is None:
-        # A repeat request's own reference: its own date, the open ticket's state.
-        alias = (
-            RequestAlias.objects.select_related("ticket")
-            .only("created_at", *(f"ticket__{f}" for f in fields))
-            .filter(reference=reference)
-            .first()
-        )
-        if alias is None:
-            raise Http404
-        ticket, received_at = alias.ticket, alias.created_at
     return render(
         request,
         "portal/request_status.html",
-        {"ticket": ticket, "reference": reference, "received_at": received_at},
+        {"ticket": status.ticket, "reference": reference, "received_at": status.received_at},
     )
 
 

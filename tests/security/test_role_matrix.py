@@ -89,6 +89,9 @@ SUPERVISOR_ACTION = roles(
     supervisor=("method", "redirect"),
 )
 ADMIN = same("login", "login")  # superusers only; no persona here is one
+# The API never reads a session: every role is a caller without a token, refused before the
+# method is even looked at (401, "unauthenticated").
+API = same("unauthenticated", "unauthenticated")
 
 URL_TABLE: dict[str, Row] = {
     "home": PUBLIC_PAGE,
@@ -122,6 +125,17 @@ URL_TABLE: dict[str, Row] = {
     "set_language": same("redirect", "redirect"),
     "admin:login": PUBLIC_FORM,
     "admin:logout": same("redirect", "redirect"),
+    "api:schema": PUBLIC_PAGE,
+    "api:docs": PUBLIC_PAGE,
+    "api:token": same("method", "unsupported"),  # a form body is needed, not multipart
+    "api:submit_registration": API,
+    "api:submit_recovery": API,
+    "api:submit_email_change": API,
+    "api:submit_closure": API,
+    "api:submit_access_problem": API,
+    "api:request_status": API,
+    "api:events": API,
+    "api:not_found": same("absent", "absent"),
 }
 
 
@@ -141,7 +155,13 @@ def classify(response: HttpResponse) -> str:
     if 300 <= status < 400:
         location = response.get("Location", "")
         return "login" if "login/" in location.split("?")[0] else "redirect"
-    return {403: "denied", 404: "absent", 405: "method"}.get(status, str(status))
+    return {
+        401: "unauthenticated",
+        403: "denied",
+        404: "absent",
+        405: "method",
+        415: "unsupported",
+    }.get(status, str(status))
 
 
 def _state() -> tuple[int, ...]:
