@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import MemberAccountFactory, TicketFactory
+from tests.requests import registration_form
 
 pytestmark = pytest.mark.django_db
 
@@ -23,19 +24,12 @@ def _fresh_counters() -> None:
 
 
 def registration(**overrides: Any) -> dict[str, Any]:
-    data = {
+    defaults = {
         "member_number": "",
-        "nir": "",
         "last_name": "O'Brien-Nguyễn",
-        "first_name": "Zoë",
         "birth_date": "31/01/1950",
-        "email": "zoe@example.org",
-        "secret_question": "first_pet",
-        "secret_answer": "Caramel",
-        "accept_terms": "on",
     }
-    data.update(overrides)
-    return data
+    return registration_form(**{**defaults, **overrides})
 
 
 def input_tag(html: str, name: str) -> str:

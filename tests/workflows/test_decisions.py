@@ -11,30 +11,18 @@ from django.core import mail
 from members.models import Account, CoverageKind, Member
 from members.secret_answers import secret_answer_matches
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory, TicketFactory
-from tickets.models import EventKind, RejectionReason, Ticket, TicketKind, TicketState
+from tests.requests import intake_request
+from tickets.models import EventKind, RejectionReason, Ticket, TicketState
 from tickets.services import TicketActionError, ticket_claim
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
-from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
 
 
 def _registration(member: Member, **overrides: Any) -> Ticket:
     """A registration made through intake, as the member's form makes it."""
-    fields: dict[str, Any] = {
-        "kind": TicketKind.REGISTRATION,
-        "member_number": member.member_number,
-        "last_name": member.last_name,
-        "first_name": member.first_name,
-        "birth_date": member.birth_date,
-        "email": "typed@example.org",
-        "secret_question": "first_pet",
-        "secret_answer": "Caramel",
-        "language": "en",
-    }
-    fields.update(overrides)
-    ticket = request_intake(data=RequestData(**fields)).ticket
+    ticket = intake_request(member, **{"language": "en", **overrides})
     OutboxMessage.objects.all().delete()  # the acknowledgment is another test's business
     return ticket
 

@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import MemberFactory
+from tests.requests import identity_form, registration_form
 from tickets.models import Ticket
 from workflows.models import FormSubmission, OutboxMessage, RequestAlias
 from workflows.services.submissions import form_submissions_purge, submission_once
@@ -25,30 +26,11 @@ pytestmark = pytest.mark.django_db
 TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]{43})"')
 
 FORMS = {
-    "/register/": {
-        "member_number": "100200300",
-        "last_name": "Martin",
-        "first_name": "Zoë",
-        "birth_date": "12/04/1980",
-        "email": "zoe@example.org",
-        "secret_question": "first_pet",
-        "secret_answer": "Caramel",
-        "accept_terms": "on",
-    },
-    "/recover/": {
-        "member_number": "100200300",
-        "last_name": "Martin",
-        "first_name": "Zoë",
-        "birth_date": "12/04/1980",
-        "email": "zoe@example.org",
-    },
+    "/register/": registration_form(nir=None),
+    "/recover/": identity_form(member_number="100200300", nir=None, email="zoe@example.org"),
     "/support/": {
+        **identity_form(member_number="100200300", nir=None, email="zoe@example.org"),
         "topic": "codes_never_received",
-        "member_number": "100200300",
-        "last_name": "Martin",
-        "first_name": "Zoë",
-        "birth_date": "12/04/1980",
-        "email": "zoe@example.org",
         "message": "Je n'ai rien reçu.",
     },
 }

@@ -16,6 +16,7 @@ from members.models import Account, AccountStatus, Member
 from members.secret_answers import secret_answer_hash
 from members.throttling import login_blocked
 from tests.factories import MemberAccountFactory, MemberFactory
+from tests.requests import identity_form
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, RequestAlias
 from workflows.services.decisions import ticket_confirm
@@ -37,15 +38,7 @@ def member(db: None) -> Account:
 
 
 def recover(client: Client, capture: Any, **overrides: str) -> Any:
-    data = {
-        "member_number": "710000001",
-        "nir": "",
-        "last_name": "Martin",
-        "first_name": "Zoë",
-        "birth_date": "12/04/1980",
-        "email": "typed@example.org",
-    }
-    data.update(overrides)
+    data = identity_form(**{"member_number": "710000001", **overrides})
     with capture(execute=True):
         return client.post("/recover/", data)
 

@@ -12,7 +12,7 @@ from django.test import override_settings
 from supervision.models import AgentDayFigures, DayFigures
 from supervision.selectors import supervision_figures
 from supervision.services import figures_rollup
-from tests.tickets.supervision_data import NOW, SETTINGS, Desk, build
+from tests.supervision.supervision_data import NOW, SETTINGS, Desk, build
 
 pytestmark = pytest.mark.django_db
 

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from members.models import AccountStatus, CoverageKind
 from members.secret_answers import secret_answer_hash
 from tests.factories import MemberAccountFactory, MemberFactory
+from tests.requests import identity_form
 from tickets.models import MatchResult, Ticket
 from workflows.models import RequestAlias
 
@@ -29,16 +30,7 @@ NIR_FULL = NIR + f"{97 - int(NIR) % 97:02d}"
 
 
 def identity(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "member_number": "",
-        "nir": "",
-        "last_name": "Martin",
-        "first_name": "Zoë",
-        "birth_date": "12/04/1980",
-        "email": "typed@example.org",
-    }
-    data.update(overrides)
-    return data
+    return identity_form(**overrides)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from members.models import CoverageKind
 from tests.factories import MemberAccountFactory, MemberFactory
+from tests.requests import registration_form
 from tickets.models import EventKind, MatchResult, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage
 
@@ -24,19 +25,7 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
 
 
 def form(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "member_number": "100200300",
-        "nir": "",
-        "last_name": "Martin",
-        "first_name": "Zoë",
-        "birth_date": "12/04/1980",
-        "email": "zoe@example.org",
-        "secret_question": "first_pet",
-        "secret_answer": "Caramel",
-        "accept_terms": "on",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
+    return registration_form(**overrides)
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 
 from members.models import Account, Member
 from tests.factories import MemberFactory, StaffFactory, TicketFactory
-from tickets.models import EventKind, RejectionReason, Ticket, TicketKind, TicketState
+from tests.requests import intake_request
+from tickets.models import EventKind, RejectionReason, Ticket, TicketState
 from tickets.services import ticket_claim, ticket_note
 from workflows.services.decisions import ticket_reject
-from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
 
@@ -31,18 +31,7 @@ def member() -> Member:
 
 
 def _submit(member: Member, **overrides: Any) -> Ticket:
-    fields: dict[str, Any] = {
-        "kind": TicketKind.REGISTRATION,
-        "member_number": member.member_number,
-        "last_name": member.last_name,
-        "first_name": member.first_name,
-        "birth_date": member.birth_date,
-        "email": "typed@example.org",
-        "secret_question": "first_pet",
-        "secret_answer": "Caramel",
-    }
-    fields.update(overrides)
-    return request_intake(data=RequestData(**fields)).ticket
+    return intake_request(member, **overrides)
 
 
 # --- who reaches the desk --------------------------------------------------------------------

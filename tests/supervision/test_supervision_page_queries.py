@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from supervision.services import figures_rollup
 from tests.factories import StaffFactory, TicketFactory
-from tests.tickets.supervision_data import SETTINGS, build
+from tests.supervision.supervision_data import SETTINGS, build
 
 pytestmark = pytest.mark.django_db
 
