@@ -112,3 +112,29 @@ class EventPageSerializer(S):
     events = EventSerializer(many=True)
     next_cursor = serializers.CharField(help_text="Pass as `after` to read on.")
     has_more = serializers.BooleanField()
+
+
+class RegistryMemberSerializer(S):
+    member_number = serializers.CharField(help_text="4-20 letters or digits; the upsert key.")
+    nir = serializers.CharField(required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150)
+    first_name = serializers.CharField(max_length=150)
+    birth_date = serializers.CharField(help_text="YYYY-MM-DD or DD/MM/YYYY.")
+    email = serializers.CharField(required=False, allow_blank=True)
+    coverages = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Coverage kinds; replaces all."
+    )
+
+
+class RegistryBatchSerializer(S):
+    members = RegistryMemberSerializer(many=True)
+
+
+class RejectedRowSerializer(S):
+    index = serializers.IntegerField(help_text="Position of the member in the batch, from 0.")
+    reason = serializers.CharField()
+
+
+class RegistryReportSerializer(S):
+    imported = serializers.IntegerField()
+    rejected = RejectedRowSerializer(many=True)

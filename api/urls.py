@@ -33,5 +33,6 @@ urlpatterns = [
         name="request_status",
     ),
     path("events", views.EventsView.as_view(), name="events"),
+    path("registry/members", views.RegistryMembersView.as_view(), name="registry_members"),
     re_path(r"^.*$", views.not_found, name="not_found"),
 ]

@@ -6,7 +6,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -33,6 +33,13 @@ from api.problems import (
     TITLES,
     ProblemSerializer,
     problem,
+)
+from members.services.registry import (
+    CSV_HEADER,
+    MemberRow,
+    RowError,
+    member_import_rows,
+    parse_member_row,
 )
 from members.throttling import client_ip, rate_exceeded
 from tickets.models import EventKind, TicketEvent, TicketKind
@@ -325,6 +332,58 @@ class RequestStatusView(ApiView):
                 "decided_at": found.ticket.decided_at.isoformat()
                 if found.ticket.decided_at
                 else None,
+            }
+        )
+
+
+def _registry_rows(items: list[Any]) -> Iterator[tuple[int, MemberRow | RowError]]:
+    """The batch's items as import_members' rows; the line number is the item's index."""
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            yield index, RowError("each member must be an object")
+            continue
+        coverages = item.get("coverages", [])
+        if isinstance(coverages, list) and all(isinstance(c, str) for c in coverages):
+            coverages = ";".join(coverages)
+        record = {}
+        for name in CSV_HEADER:
+            value = coverages if name == "coverages" else item.get(name, "")
+            if not isinstance(value, str):
+                value = None
+            record[name] = value
+        bad = [name for name, value in record.items() if value is None]
+        if bad:
+            yield index, RowError(f"{', '.join(bad)} must be text")
+            continue
+        try:
+            yield index, parse_member_row(index, record)
+        except RowError as exc:
+            yield index, exc
+
+
+class RegistryMembersView(ApiView):
+    required_scope = Scope.REGISTRY_WRITE.value
+
+    @extend_schema(
+        summary="Upsert registry members in one batch (idempotent by member ID)",
+        description="The rules and per-row errors of `manage.py import_members`: valid rows are "
+        "written in batches, each rejected row is reported by its index; sending a batch again "
+        "changes nothing more. At most GUICHET_API_REGISTRY_BATCH_MAX members (default 1000).",
+        request=s.RegistryBatchSerializer,
+        responses={200: s.RegistryReportSerializer, **_problems(400, 401, 403, 406, 415, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        items = request.data.get("members") if isinstance(request.data, dict) else None
+        if not isinstance(items, list) or not items:
+            return problem("invalid-request", 400, errors={"members": ["A non-empty list."]})
+        most = settings.GUICHET_API_REGISTRY_BATCH_MAX
+        if len(items) > most:
+            return problem("invalid-request", 400, errors={"members": [f"At most {most}."]})
+        report = member_import_rows(rows=_registry_rows(items))
+        return Response(
+            {
+                "imported": report.imported,
+                "rejected": [{"index": i, "reason": reason} for i, reason in report.rejected],
             }
         )
 

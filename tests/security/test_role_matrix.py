@@ -135,6 +135,7 @@ URL_TABLE: dict[str, Row] = {
     "api:submit_access_problem": API,
     "api:request_status": API,
     "api:events": API,
+    "api:registry_members": API,
     "api:not_found": same("absent", "absent"),
 }
 
