@@ -42,8 +42,9 @@ from members.services.registry import (
     parse_member_row,
 )
 from members.throttling import client_ip, rate_exceeded
-from tickets.models import EventKind, TicketEvent, TicketKind
+from tickets.models import TicketEvent, TicketKind
 from workflows.request_forms import RecoveryForm, RegistrationForm, SupportForm
+from workflows.services.events import EVENT_PUBLIC_FIELDS, PUBLIC_EVENT_KINDS, event_public
 from workflows.services.intake import RequestData
 from workflows.services.public_status import public_status_of
 from workflows.services.submissions import public_request_submit
@@ -388,17 +389,6 @@ class RegistryMembersView(ApiView):
         )
 
 
-FEED_KINDS = (EventKind.CREATED, EventKind.TRANSITION, EventKind.EMAIL)
-
-
-def _event_type(event: TicketEvent) -> str:
-    if event.kind == EventKind.CREATED:
-        return "request.received"
-    if event.kind == EventKind.TRANSITION:
-        return "request.transition"
-    return f"email.{event.reason}"
-
-
 class EventsView(ApiView):
     required_scope = Scope.EVENTS_READ.value
 
@@ -423,39 +413,14 @@ class EventsView(ApiView):
         after, limit = int(after_text), int(limit_text)
         settled = timezone.now() - timedelta(seconds=settings.GUICHET_API_EVENTS_SETTLE_SECONDS)
         rows = list(
-            TicketEvent.objects.filter(pk__gt=after, kind__in=FEED_KINDS, created_at__lte=settled)
-            .select_related("ticket__member")
-            .only(
-                "pk",
-                "kind",
-                "reason",
-                "from_state",
-                "to_state",
-                "data",
-                "created_at",
-                "ticket__reference",
-                "ticket__kind",
-                "ticket__member__member_number",
+            TicketEvent.objects.filter(
+                pk__gt=after, kind__in=PUBLIC_EVENT_KINDS, created_at__lte=settled
             )
+            .select_related("ticket__member")
+            .only(*EVENT_PUBLIC_FIELDS)
             .order_by("pk")[: limit + 1]
         )
-        page = rows[:limit]
-        events = [
-            {
-                "id": str(e.pk),
-                "type": _event_type(e),
-                "occurred_at": e.created_at.isoformat(),
-                "reference": e.ticket.reference,
-                "member_number": e.ticket.member.member_number if e.ticket.member else None,
-                "request_kind": e.ticket.kind,
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "email_template": str(e.data.get("template", ""))
-                if e.kind == EventKind.EMAIL
-                else "",
-            }
-            for e in page
-        ]
+        events = [event_public(e) for e in rows[:limit]]
         return Response(
             {
                 "events": events,
