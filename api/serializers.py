@@ -138,3 +138,40 @@ class RejectedRowSerializer(S):
 class RegistryReportSerializer(S):
     imported = serializers.IntegerField()
     rejected = RejectedRowSerializer(many=True)
+
+
+EVENT_TYPE_CHOICES = [
+    "request.received",
+    "request.transition",
+    "email.sent",
+    "email.retrying",
+    "email.failed",
+]
+
+
+class WebhookCreateSerializer(S):
+    url = serializers.URLField(max_length=500, help_text="Public http(s) URL (no private address).")
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), min_length=1
+    )
+
+
+class WebhookSerializer(S):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="The signing secret, shown this once.")
+
+
+class WebhookDeliverySerializer(S):
+    event_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "sending", "delivered", "failed"])
+    attempts = serializers.IntegerField()
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField(allow_null=True)

@@ -33,6 +33,15 @@ urlpatterns = [
         name="request_status",
     ),
     path("events", views.EventsView.as_view(), name="events"),
+    path("webhooks", views.WebhooksView.as_view(), name="webhooks"),
+    re_path(
+        r"^webhooks/(?P<subscription_id>[^/]{1,64})$", views.WebhookView.as_view(), name="webhook"
+    ),
+    re_path(
+        r"^webhooks/(?P<subscription_id>[^/]{1,64})/deliveries$",
+        views.WebhookDeliveriesView.as_view(),
+        name="webhook_deliveries",
+    ),
     path("registry/members", views.RegistryMembersView.as_view(), name="registry_members"),
     re_path(r"^.*$", views.not_found, name="not_found"),
 ]

@@ -43,14 +43,18 @@ from members.services.registry import (
 )
 from members.throttling import client_ip, rate_exceeded
 from tickets.models import TicketEvent, TicketKind
+from workflows.models import WebhookSubscription
 from workflows.request_forms import RecoveryForm, RegistrationForm, SupportForm
 from workflows.services.events import EVENT_PUBLIC_FIELDS, PUBLIC_EVENT_KINDS, event_public
 from workflows.services.intake import RequestData
 from workflows.services.public_status import public_status_of
 from workflows.services.submissions import public_request_submit
+from workflows.services.webhooks import WebhookError, webhook_subscribe
 
 audit_log = logging.getLogger("guichet.api")
 
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses (found by schemathesis).
+DIGITS_RE = re.compile(r"[0-9]{1,18}")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 TOKEN_FAILURES_PER_IP_PER_MINUTE = 30
 EVENTS_PAGE_MAX = 500
@@ -406,9 +410,9 @@ class EventsView(ApiView):
     def get(self, request: Request) -> Response:
         after_text = request.query_params.get("after", "0") or "0"
         limit_text = request.query_params.get("limit", "100") or "100"
-        if not after_text.isdigit() or len(after_text) > 18:
+        if not DIGITS_RE.fullmatch(after_text):
             return problem("invalid-request", 400, errors={"after": ["A cursor from a page."]})
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= EVENTS_PAGE_MAX:
+        if not DIGITS_RE.fullmatch(limit_text) or not 1 <= int(limit_text) <= EVENTS_PAGE_MAX:
             return problem("invalid-request", 400, errors={"limit": [f"1 to {EVENTS_PAGE_MAX}."]})
         after, limit = int(after_text), int(limit_text)
         settled = timezone.now() - timedelta(seconds=settings.GUICHET_API_EVENTS_SETTLE_SECONDS)
@@ -427,6 +431,110 @@ class EventsView(ApiView):
                 "next_cursor": events[-1]["id"] if events else str(after),
                 "has_more": len(rows) > limit,
             }
+        )
+
+
+def _webhook(subscription: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "id": subscription.pk,
+        "url": subscription.url,
+        "event_types": subscription.event_types,
+        "created_at": subscription.created_at.isoformat(),
+    }
+
+
+class WebhooksView(ApiView):
+    """The calling client's webhook subscriptions."""
+
+    required_scope = Scope.EVENTS_READ.value
+
+    @extend_schema(
+        summary="Subscribe a URL to event types (signed POSTs; the secret is shown once)",
+        request=s.WebhookCreateSerializer,
+        responses={201: s.WebhookCreatedSerializer, **_problems(400, 401, 403, 406, 415, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        client = api_client_of(request)
+        if client is None:
+            return problem("unauthenticated", 401)
+        serializer = s.WebhookCreateSerializer(data=request.data)
+        if not serializer.is_valid():
+            return problem("invalid-request", 400, errors=serializer.errors)
+        try:
+            subscription, secret = webhook_subscribe(
+                client_id=client.client_id,
+                url=serializer.validated_data["url"],
+                event_types=list(serializer.validated_data["event_types"]),
+            )
+        except WebhookError as exc:
+            return problem("invalid-request", 400, errors={"url": [str(exc)]})
+        return Response({**_webhook(subscription), "secret": secret}, status=201)
+
+    @extend_schema(
+        summary="The client's webhook subscriptions",
+        responses={200: s.WebhookSerializer(many=True), **_problems(401, 403, 406, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        client = api_client_of(request)
+        if client is None:
+            return problem("unauthenticated", 401)
+        mine = WebhookSubscription.objects.filter(client_id=client.client_id, active=True)
+        return Response([_webhook(w) for w in mine.order_by("pk")])
+
+
+def _own_subscription(request: Request, subscription_id: str) -> WebhookSubscription | None:
+    client = api_client_of(request)
+    if client is None or not DIGITS_RE.fullmatch(subscription_id):
+        return None
+    return WebhookSubscription.objects.filter(
+        pk=int(subscription_id), client_id=client.client_id, active=True
+    ).first()
+
+
+class WebhookView(ApiView):
+    required_scope = Scope.EVENTS_READ.value
+
+    @extend_schema(
+        summary="Stop a webhook subscription",
+        responses={204: None, **_problems(401, 403, 404, 406, 429)},
+    )
+    def delete(self, request: Request, subscription_id: str) -> Response:
+        subscription = _own_subscription(request, subscription_id)
+        if subscription is None:
+            return problem("not-found", 404)
+        subscription.active = False
+        subscription.save(update_fields=["active"])
+        return Response(status=204)
+
+
+class WebhookDeliveriesView(ApiView):
+    required_scope = Scope.EVENTS_READ.value
+
+    @extend_schema(
+        summary="The delivery log of a subscription, newest first (last 100)",
+        responses={
+            200: s.WebhookDeliverySerializer(many=True),
+            **_problems(401, 403, 404, 406, 429),
+        },
+    )
+    def get(self, request: Request, subscription_id: str) -> Response:
+        subscription = _own_subscription(request, subscription_id)
+        if subscription is None:
+            return problem("not-found", 404)
+        rows = subscription.deliveries.order_by("-pk")[:100]
+        return Response(
+            [
+                {
+                    "event_id": str(d.event_id),
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "last_status_code": d.last_status_code,
+                    "last_error": d.last_error,
+                    "created_at": d.created_at.isoformat(),
+                    "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+                }
+                for d in rows
+            ]
         )
 
 

@@ -9,8 +9,14 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-# Columns that hold a password hash, a secret-answer hash or a token digest: never displayed.
-SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash", "secret_hash")
+# Columns that hold a password hash, a secret's hash or digest, an encrypted secret: never shown.
+SECRET_FIELD_MARKERS = (
+    "password",
+    "secret_answer_hash",
+    "token_hash",
+    "secret_hash",
+    "secret_encrypted",
+)
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _ListDisplayT

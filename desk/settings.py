@@ -161,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.tickets_expire",
         "schedule": crontab(minute=7),
     },
+    "webhook-sweep": {
+        "task": "workflows.tasks.webhook_sweep",
+        "schedule": timedelta(seconds=env.int("GUICHET_OUTBOX_SWEEP_SECONDS", default=30)),
+    },
     "purge-form-tokens": {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
@@ -391,3 +395,9 @@ GUICHET_API_CALLS_PER_MINUTE = env.int("GUICHET_API_CALLS_PER_MINUTE", default=6
 GUICHET_API_REGISTRY_BATCH_MAX = env.int("GUICHET_API_REGISTRY_BATCH_MAX", default=1000)
 # Events newer than this are not served yet, so a transaction that commits late is never skipped.
 GUICHET_API_EVENTS_SETTLE_SECONDS = env.int("GUICHET_API_EVENTS_SETTLE_SECONDS", default=2)
+# Webhooks: a target on a private or loopback address is refused unless this is on (tests only).
+GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
+    "GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
+)
+GUICHET_WEBHOOK_MAX_ATTEMPTS = env.int("GUICHET_WEBHOOK_MAX_ATTEMPTS", default=10)
+GUICHET_WEBHOOK_RETRY_BASE_SECONDS = env.int("GUICHET_WEBHOOK_RETRY_BASE_SECONDS", default=30)

@@ -94,7 +94,15 @@ def test_events_younger_than_the_settle_delay_wait_for_the_next_read(api: Client
 
 @pytest.mark.parametrize(
     "query",
-    [{"after": "-1"}, {"after": "abc"}, {"limit": "0"}, {"limit": "501"}, {"after": "9" * 30}],
+    [
+        {"after": "-1"},
+        {"after": "abc"},
+        {"limit": "0"},
+        {"limit": "501"},
+        {"after": "9" * 30},
+        {"after": "²"},
+        {"limit": "²"},
+    ],
 )
 def test_a_bad_cursor_or_limit_is_a_problem(api: Client, query: dict[str, str]) -> None:
     response = api.get("/api/v1/events", query)

@@ -28,6 +28,9 @@ def test_the_openapi_document_is_3_1_and_lists_every_operation(client: Client) -
         "/api/v1/requests/{reference}",
         "/api/v1/events",
         "/api/v1/registry/members",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{subscription_id}",
+        "/api/v1/webhooks/{subscription_id}/deliveries",
     }
     scheme = schema["components"]["securitySchemes"]["oauth2"]
     assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "/api/v1/token"

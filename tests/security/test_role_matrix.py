@@ -136,6 +136,9 @@ URL_TABLE: dict[str, Row] = {
     "api:request_status": API,
     "api:events": API,
     "api:registry_members": API,
+    "api:webhooks": API,
+    "api:webhook": API,
+    "api:webhook_deliveries": API,
     "api:not_found": same("absent", "absent"),
 }
 
