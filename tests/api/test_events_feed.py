@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from tests.factories import MemberFactory, TicketFactory
 from tickets.models import EventKind
@@ -108,3 +110,13 @@ def test_a_bad_cursor_or_limit_is_a_problem(api: Client, query: dict[str, str]) 
     response = api.get("/api/v1/events", query)
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_page_costs_the_same_queries_whatever_its_length(api: Client) -> None:
+    _history(6)
+    counts = []
+    for limit in (2, 18):
+        with CaptureQueriesContext(connection) as queries:
+            assert len(api.get("/api/v1/events", {"limit": limit}).json()["events"]) == limit
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

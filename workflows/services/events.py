@@ -15,7 +15,9 @@ EVENT_TYPES = (
     "email.retrying",
     "email.failed",
 )
-# The columns event_public reads (for `.only(...)` on a TicketEvent queryset).
+# The columns event_public reads (for `.only(...)` on a TicketEvent queryset). The ticket's
+# state is read by django-fsm's ConcurrentTransitionMixin when a ticket is built: deferring it
+# would cost one query per event.
 EVENT_PUBLIC_FIELDS = (
     "pk",
     "kind",
@@ -26,6 +28,7 @@ EVENT_PUBLIC_FIELDS = (
     "created_at",
     "ticket__reference",
     "ticket__kind",
+    "ticket__state",
     "ticket__member__member_number",
 )
 
