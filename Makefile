@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-supervisor benchmark-load benchmark-equal-work benchmark-api clean
+.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-indexes benchmark-supervisor benchmark-load benchmark-equal-work benchmark-api clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -57,22 +57,26 @@ messages: $(STAMP) ## refresh and compile the translation catalogues
 	DEBUG=1 $(BIN)/python manage.py makemessages -l fr -l en --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=tests --ignore=docs --ignore=scripts --ignore=benchmarks --ignore=build --ignore=test-artifacts
 	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
 
-benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (DATABASE_URL, default guichet_bench; EMPTIES it)
+benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (default guichet_bench; EMPTIES it, DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
-		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000}
+		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000} $${KEEP:+--keep}
 
-benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; EMPTIES its tickets)
+benchmark-indexes: $(STAMP) ## EXPLAIN every desk/supervisor query on a large table (default guichet_bench; EMPTIES it)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
+		$(BIN)/python benchmarks/indexes.py --tickets $${TICKETS:-300000} --members $${MEMBERS:-300000}
+
+benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \
-		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000}
+		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000} $${KEEP:+--keep}
 
-benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (DROPS guichet_load, empties Redis db 9)
-	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2}
+benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (recreates guichet_load, DROPS it after unless KEEP=1; empties Redis db 9)
+	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2} $${KEEP:+--keep}
 
 benchmark-api: $(STAMP) ## API registry upsert rate and events-feed pages (DROPS guichet_api_bench)
 	$(BIN)/python benchmarks/api.py --members $${MEMBERS:-20000} --events $${EVENTS:-1000000}
 
-benchmark-equal-work: $(STAMP) ## docs/security.md §2 timing per class (DROPS guichet_equal_work, Redis db 11)
-	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120}
+benchmark-equal-work: $(STAMP) ## docs/security.md §2 timing per class (recreates guichet_equal_work, DROPS it after unless KEEP=1; Redis db 11)
+	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120} $${KEEP:+--keep}
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var

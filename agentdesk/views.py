@@ -50,7 +50,13 @@ from tickets.services import (
 )
 from tickets.tables import TicketTable
 from workflows.identity import compare_identity, diff_segments
-from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
+from workflows.services.decisions import (
+    codes_reissuable,
+    ticket_codes_reissue,
+    ticket_confirm,
+    ticket_flag_mismatch,
+    ticket_reject,
+)
 from workflows.services.intake import RequestData, request_intake
 
 security_log = logging.getLogger("guichet.security")
@@ -72,6 +78,9 @@ ACTION_ERRORS = {
     "no_active_account": gettext_lazy("The member has no active account."),
     "invalid_reason": gettext_lazy("Choose a reason from the list."),
     "no_new_email": gettext_lazy("The request carries no new e-mail address."),
+    "codes_not_failed": gettext_lazy(
+        "Codes can be re-issued only after the codes e-mail failed for good."
+    ),
 }
 ACTION_DONE = {
     "claim": gettext_lazy("You have claimed this ticket."),
@@ -80,6 +89,7 @@ ACTION_DONE = {
     "reject": gettext_lazy("Rejected: the member will be told."),
     "flag-mismatch": gettext_lazy("Sent to the identity-mismatch queue."),
     "note": gettext_lazy("Note added."),
+    "reissue-codes": gettext_lazy("New codes are on their way to the e-mail on file."),
 }
 ELIGIBILITY_REASONS = {
     "eligible": gettext_lazy("holds an eligible coverage"),
@@ -321,6 +331,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "emails": ticket_emails(ticket=ticket),
             "claim": claim,
             "transitions": transitions,
+            "codes_reissuable": codes_reissuable(ticket),
             "reject_form": RejectForm(),
             "comment_form": CommentForm(),
             "note_form": NoteForm(),
@@ -351,6 +362,8 @@ def _run_action(request: HttpRequest, reference: str, action: str, actor: Accoun
             comment=reject_form.cleaned_data["comment"],
             request_id=request_id,
         )
+    elif action == "reissue-codes":
+        ticket_codes_reissue(reference=reference, actor=actor, request_id=request_id)
     elif action == "note":
         note = NoteForm(request.POST)
         if not note.is_valid():

@@ -8,7 +8,8 @@ table to each size in turn (COPY again, with their history rows and e-mails), VA
 and measures in-process through Django's test client (full middleware, logged-in agent):
 median and p95 server time and the SQL query count of each page, beside a floor view (one
 keyset query, a plain template) measured in the same run. The database is emptied first:
-never point it at a database you care about. Prints Markdown and writes var/bench/desk.json.
+never point it at a database you care about; it is dropped at the end unless --keep. Prints
+Markdown and writes var/bench/desk.json.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_bench")
 os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
 
@@ -476,7 +480,14 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="measure the tickets already loaded (e.g. again on a quieter machine), load nothing",
     )
+    add_keep_argument(parser)
     args = parser.parse_args(argv)
+    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_bench"):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself (its database is dropped afterwards unless --keep)."""
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
     django.setup()

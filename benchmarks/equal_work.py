@@ -37,6 +37,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+
 # Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
 os.environ["DATABASE_URL"] = os.environ.get(
     "EQUAL_WORK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_equal_work"
@@ -138,7 +141,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-class", type=int, default=120)
     parser.add_argument("--warmup", type=int, default=10)
+    add_keep_argument(parser)
     args = parser.parse_args()
+    with dropped_unless_kept(
+        os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_equal_work"
+    ):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself (its database is dropped afterwards unless --keep)."""
     load_before = os.getloadavg()
 
     recreate_database(os.environ["DATABASE_URL"])

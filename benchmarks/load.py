@@ -43,6 +43,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+
 # Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
 os.environ["DATABASE_URL"] = os.environ.get(
     "LOAD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_load"
@@ -371,7 +374,14 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=2.0, help="agent pause between decisions")
     parser.add_argument("--members", type=int, default=20000)
     parser.add_argument("--drain", type=float, default=300.0, help="max wait for the outbox")
+    add_keep_argument(parser)
     args = parser.parse_args()
+    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_load"):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself (its database is dropped afterwards unless --keep)."""
 
     database_url = os.environ["DATABASE_URL"]
     redis_url = os.environ["REDIS_URL"]

@@ -10,7 +10,8 @@ column is the machine's 1-minute load average, since the box is shared.
 
 The data has the shape of a busy desk: a constant intake of `--per-day` tickets a day (so N
 tickets span N / per-day days), almost everything older than two days decided, half of the
-last two days' tickets open, a codes e-mail for each confirmed registration or recovery.
+last two days' tickets open, a codes e-mail for each confirmed registration or recovery. The
+database is created if missing and dropped at the end unless --keep (`--skip-load` needs it kept).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    database_create_if_missing,
+    dropped_unless_kept,
+)
+
 # The test settings: production settings without the static manifest (no collectstatic here).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "desk.settings_test")
 os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
@@ -245,9 +253,17 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--skip-load", action="store_true", help="measure the data in place")
+    add_keep_argument(parser)
     args = parser.parse_args()
+    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_bench"):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself (its database is dropped afterwards unless --keep)."""
     if connection.vendor != "postgresql":
         sys.exit("DATABASE_URL must point at PostgreSQL (e.g. .../guichet_bench5)")
+    database_create_if_missing(os.environ["DATABASE_URL"])  # dropped after the last run
     call_command("migrate", verbosity=0)
     agent_ids, boss = staff()
     client = Client()

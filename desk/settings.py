@@ -92,8 +92,32 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'guichet.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Seconds a connection is kept for the next request (0: close after each request). Behind
+    # PgBouncer the client side is cheap to keep; see docs/operations.md.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # True behind PgBouncer in transaction mode: a server-side cursor (a named cursor held across
+    # fetches) would land on another client's session. Guichet's exports and `verify_history`
+    # read in keyset chunks and never need one (core/keyset.py).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves several agents at once (`make run`, docs/operations.md):
+    # WAL lets readers work beside the one writer; IMMEDIATE takes the write lock when a
+    # transaction begins, so two writers queue on the busy timeout instead of one failing with
+    # "database is locked" when its read lock cannot be upgraded.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+            "init_command": (
+                # WAL is a property of the file (kept once set); synchronous=NORMAL is safe
+                # under WAL (a power cut may lose the last commits, never corrupt the file).
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            ),
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) serve PostgreSQL; SQLite (make run) builds them without the extra
 # columns, which is harmless, so its warning is silenced there only.
@@ -168,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-form-tokens": {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
+    },
+    # Retention (docs/operations.md): daily, at night, in small batches.
+    "retention-purge": {
+        "task": "workflows.tasks.retention_daily_purge",
+        "schedule": crontab(hour=3, minute=41),
     },
     # Supervisors' daily rollups: closed days, refreshed for late codes e-mails.
     "supervision-rollup": {
@@ -290,6 +319,11 @@ GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
 # An outbox message claimed by a worker that vanished is retried after this lease.
 GUICHET_OUTBOX_LEASE_SECONDS = env.int("GUICHET_OUTBOX_LEASE_SECONDS", default=120)
 GUICHET_OUTBOX_MAX_ATTEMPTS = env.int("GUICHET_OUTBOX_MAX_ATTEMPTS", default=8)
+# Retention (docs/operations.md): days after which a sent or failed e-mail forgets its recipient
+# address and context, and a finished e-mail change request is deleted; rows per purge batch.
+GUICHET_OUTBOX_RETENTION_DAYS = env.int("GUICHET_OUTBOX_RETENTION_DAYS", default=90)
+GUICHET_EMAIL_CHANGE_RETENTION_DAYS = env.int("GUICHET_EMAIL_CHANGE_RETENTION_DAYS", default=30)
+GUICHET_RETENTION_BATCH = env.int("GUICHET_RETENTION_BATCH", default=1000)
 GUICHET_WORKER_HEARTBEAT_MAX_AGE = env.int("GUICHET_WORKER_HEARTBEAT_MAX_AGE", default=120)
 
 # --- Supervisors' views: business calendar, per-kind targets, the codes promise ---------------
@@ -332,6 +366,9 @@ GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
 GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
 # Pending outbox rows younger than this are left to the after-commit publish, not the sweep.
 GUICHET_OUTBOX_SWEEP_GRACE_SECONDS = env.int("GUICHET_OUTBOX_SWEEP_GRACE_SECONDS", default=30)
+# A pending e-mail never attempted this many minutes after it was queued is "stuck" (the broker or
+# the workers are not taking it): the supervisors' troubled e-mails list shows it.
+GUICHET_OUTBOX_STUCK_MINUTES = env.int("GUICHET_OUTBOX_STUCK_MINUTES", default=10)
 # First retry delay after a failed send; doubles per attempt up to an hour.
 GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
 

@@ -47,7 +47,7 @@ urlpatterns = [
         r"^desk/tickets/(?P<reference>[^/]{1,64})/$", desk_views.ticket_detail, name="desk_ticket"
     ),
     re_path(
-        r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note)/$",
+        r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes)/$",
         desk_views.ticket_action,
         name="desk_ticket_action",
     ),

@@ -64,3 +64,13 @@ def normalise_name(value: str) -> str:
             break
         folded = refolded
     return " ".join(_separators_to_spaces(folded).split())
+
+
+def name_identity_key(value: str) -> str:
+    """Return the key two names are the same person's name under: normalise_name without spaces.
+
+    A separator (hyphen, apostrophe, space, dot) dropped or added inside a name does not make it
+    another name: "Jean-Luc", "Jean Luc" and "Jeanluc", "O'Brien" and "OBrien" are one name
+    (docs/product.md, identity matching). The letters and their order still count.
+    """
+    return normalise_name(value).replace(" ", "")

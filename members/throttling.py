@@ -121,11 +121,41 @@ def submission_identifier_exceeded(identifier: str) -> bool:
 
 def email_budget_take(address: str) -> bool:
     """Take one form-triggered e-mail for `address`; False once its hourly budget is spent."""
-    return not rate_exceeded(
-        scope="mail-to",
-        value=address.strip().casefold(),
-        limit=settings.GUICHET_EMAILS_PER_ADDRESS_PER_HOUR,
-    )
+    return EmailBudget(address).take()
+
+
+class EmailBudget:
+    """One unit of an address's hourly e-mail budget, given back if what it paid for rolled back.
+
+    A request whose transaction fails sends nothing; its replay (the same form posted again)
+    then takes the unit it really uses, so a retried double submit costs one unit, not two.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address.strip().casefold()
+        self._key = ""
+
+    def take(self) -> bool:
+        """Count one e-mail to the address; False once the hourly budget is spent (fail open)."""
+        key = _window_key("mail-to", self.address, HOUR)
+        try:
+            count = _incr(key, HOUR + 60)
+        except CacheUnavailable as exc:
+            logger.warning("rate limiter unavailable scope=mail-to error=%s: letting through", exc)
+            return True
+        self._key = key
+        limit: int = settings.GUICHET_EMAILS_PER_ADDRESS_PER_HOUR
+        return count <= limit
+
+    def refund(self) -> None:
+        """Give the unit back (in the window it was taken in): its request was rolled back."""
+        if not self._key:
+            return
+        key, self._key = self._key, ""
+        try:
+            cache.decr(key)
+        except Exception as exc:  # expired, or the cache is down: the unit is lost, no harm
+            logger.warning("e-mail budget refund failed error=%s", type(exc).__name__)
 
 
 def status_page_exceeded(request: HttpRequest) -> bool:

@@ -1,7 +1,8 @@
 """CSV exports streamed row by row: memory stays flat however many rows match.
 
-Rows come from `QuerySet.iterator(chunk_size=...)`: on PostgreSQL a server-side cursor fetching
-one chunk at a time, so neither Django's result cache nor the driver holds the whole result.
+Rows come in keyset chunks (`core.keyset`): one short `… WHERE (created_at, id) > (last) LIMIT n`
+query per chunk along the index, so neither Django's result cache nor the driver holds the whole
+result, and no server-side cursor is needed (PgBouncer-safe, docs/operations.md).
 Exports carry no personal data (no names, member IDs, NIR or addresses) and no note bodies:
 references lead back to the desk, where access is logged.
 """
@@ -19,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from core.keyset import keyset_values
 from tickets.models import Ticket, TicketEvent
 
 CHUNK_SIZE = 2000
@@ -69,6 +71,10 @@ def _cell(value: Any, tz: dt.tzinfo) -> Any:
     return value
 
 
+# Every export is read in this order: (created_at, id) is unique, non-null and indexed.
+EXPORT_KEY = ("created_at", "id")
+
+
 def csv_lines(
     queryset: QuerySet[Any], columns: Sequence[tuple[str, str]], *, chunk_size: int | None = None
 ) -> Iterator[str]:
@@ -78,8 +84,8 @@ def csv_lines(
     yield writer.writerow([header for header, _ in columns])
     columns_paths = [path for _, path in columns]
     # Read at call time, so a test (or an operator's patch) can bound it differently.
-    rows: Iterable[tuple[Any, ...]] = queryset.values_list(*columns_paths).iterator(
-        chunk_size=chunk_size or CHUNK_SIZE
+    rows: Iterable[tuple[Any, ...]] = keyset_values(
+        queryset, columns_paths, key=EXPORT_KEY, chunk_size=chunk_size or CHUNK_SIZE
     )
     for row in rows:
         yield writer.writerow([_cell(value, tz) for value in row])
@@ -95,11 +101,9 @@ def csv_response(lines: Iterator[str], *, name: str) -> StreamingHttpResponse:
 
 def queue_export(queryset: QuerySet[Ticket], *, slug: str) -> StreamingHttpResponse:
     """The filtered queue, oldest first (the order of `ticket_created_idx`)."""
-    ordered = queryset.order_by("created_at", "id")
-    return csv_response(csv_lines(ordered, QUEUE_COLUMNS), name=f"queue_{slug}")
+    return csv_response(csv_lines(queryset, QUEUE_COLUMNS), name=f"queue_{slug}")
 
 
 def audit_export(queryset: QuerySet[TicketEvent], *, slug: str) -> StreamingHttpResponse:
     """The filtered history, in time order."""
-    ordered = queryset.order_by("created_at", "id")
-    return csv_response(csv_lines(ordered, AUDIT_COLUMNS), name=f"audit_{slug}")
+    return csv_response(csv_lines(queryset, AUDIT_COLUMNS), name=f"audit_{slug}")

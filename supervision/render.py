@@ -79,15 +79,16 @@ def _ticket_link(reference: str) -> SafeString:
 
 
 def troubled_rows(messages: Sequence[Any]) -> SafeString:
-    """E-mails failed or retrying, each linked to its ticket."""
-    failed, retrying = _("Failed"), _("Retrying")
+    """E-mails failed, retrying or stuck (never attempted), each linked to its ticket."""
+    labels = {"failed": _("Failed"), "retrying": _("Retrying"), "stuck": _("Never attempted")}
     return format_html_join(
         "",
         "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
                 _ticket_link(m.ticket.reference) if m.ticket_id else "—",
-                m.get_template_display(), failed if m.status == "failed" else retrying,
+                m.get_template_display(),
+                labels["failed" if m.status == "failed" else "retrying" if m.attempts else "stuck"],
                 m.attempts, Truncator(m.last_error).chars(80),
                 date_format(timezone.localtime(m.created_at), "SHORT_DATETIME_FORMAT"),
             )

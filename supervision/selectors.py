@@ -433,8 +433,12 @@ def supervision_figures(*, now: dt.datetime) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by("assignee__username")
     )
+    stuck_before = now - dt.timedelta(minutes=settings.GUICHET_OUTBOX_STUCK_MINUTES)
+    # Failed, retrying, or stuck: pending with no attempt long after it was queued.
     troubled = OutboxMessage.objects.filter(
-        Q(status=OutboxStatus.FAILED) | Q(status=OutboxStatus.PENDING, attempts__gt=0)
+        Q(status=OutboxStatus.FAILED)
+        | Q(status=OutboxStatus.PENDING, attempts__gt=0)
+        | Q(status=OutboxStatus.PENDING, attempts=0, created_at__lt=stuck_before)
     )
     return {
         "backlog": backlog(now=now),
@@ -450,7 +454,7 @@ def supervision_figures(*, now: dt.datetime) -> dict[str, Any]:
         "promise": Promise(
             days=promise_days,
             minutes=settings.GUICHET_PROMISE_MINUTES,
-            # outbox_troubled_idx: failed or retrying e-mails, latest first.
+            # outbox_troubled_idx: failed or pending e-mails, latest first.
             troubled=list(
                 troubled.select_related("ticket")
                 .only(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.cache import cache
@@ -10,6 +11,9 @@ from django.test import Client
 
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory
+
+if TYPE_CHECKING:
+    from tests.integration.harness import PgBouncer
 
 
 @pytest.fixture
@@ -76,3 +80,47 @@ def _tasks_in_process_unless_integration(request: pytest.FixtureRequest) -> Iter
     app.conf.task_always_eager = request.node.get_closest_marker("integration") is None
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_server(django_db_setup: None) -> Iterator[PgBouncer]:
+    """The session's private PgBouncer (transaction mode) in front of DATABASE_URL's server.
+
+    Started on first use only (a spare port, or PGBOUNCER_TEST_PORT); see `pgbouncer`. Stopped
+    before the test database is dropped (its pooled server sessions would hold it open).
+    """
+    from tests.integration.harness import PgBouncer, in_ci, pgbouncer_binary, require_services
+
+    require_services()
+    if pgbouncer_binary() is None:
+        reason = "Debian's pgbouncer is not installed (`.ci/run` installs it)"
+        if in_ci():
+            pytest.fail(f"{reason} (CI=true: a missing service is a failure)", pytrace=False)
+        pytest.skip(reason)
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    bouncer = PgBouncer(
+        upstream_host=str(default.get("HOST") or "127.0.0.1"),
+        upstream_port=int(default.get("PORT") or 5432),
+    ).start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture
+def pgbouncer(pgbouncer_server: PgBouncer, django_db_setup: None) -> Iterator[PgBouncer]:
+    """This test's own threads and connections reach the test database through PgBouncer.
+
+    The `default` alias is pointed at PgBouncer (server-side cursors off, as in production
+    behind it) for the test's body, and put back before the database is flushed.
+    """
+    from django.db import connection, connections
+
+    settings_dict = connection.settings_dict
+    saved = {key: settings_dict.get(key) for key in ("HOST", "PORT", "DISABLE_SERVER_SIDE_CURSORS")}
+    connections.close_all()
+    settings_dict.update(pgbouncer_server.database_settings(settings_dict))
+    yield pgbouncer_server
+    connections.close_all()
+    settings_dict.update(saved)

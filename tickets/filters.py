@@ -218,10 +218,10 @@ class TicketFilter(django_filters.FilterSet):
             # ticket_open_queue_idx (state, created_at, id)
             return queryset.filter(state=TicketState.IDENTITY_MISMATCH)
         if value == QUEUE_OPEN:
-            # ticket_open_created_idx
+            # ticket_open_cover_idx (created_at, id) WHERE open
             return queryset.filter(state__in=OPEN_STATES)
         if value == "decided_today":
-            # ticket_decided_idx
+            # ticket_decided_cover_idx (decided_at) WHERE decided_at IS NOT NULL
             return queryset.filter(decided_at__gte=start_of_today())
         return queryset
 
@@ -253,6 +253,6 @@ class TicketFilter(django_filters.FilterSet):
         late = Q(pk__in=[])
         for kind, cutoff in overdue_cutoffs(self.now).items():
             late |= Q(kind=kind, created_at__lt=cutoff)
-        # Late tickets are the oldest ones: scanning ticket_open_created_idx from its start
+        # Late tickets are the oldest ones: scanning ticket_open_cover_idx from its start
         # finds them first, so the OR over kinds costs a filter, not a sort.
         return queryset.filter(late, state__in=OPEN_STATES)

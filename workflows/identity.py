@@ -1,7 +1,8 @@
-"""Comparison of the identity a member typed with the registry's, for triage and the agent's desk.
+"""Comparison of the identity a member typed with the registry, for triage and the agent's desk.
 
-Names are compared after ``normalise_name`` (accents, case, ligatures, hyphens, apostrophes and
-spacing do not count). ``closeness`` is ``difflib.SequenceMatcher.ratio()`` on the normalised
+Names are compared after ``name_identity_key``: accents, case, ligatures, hyphens, apostrophes
+and spacing do not count, nor a separator dropped or added inside a name ("Jean-Luc" is
+"Jeanluc"). ``closeness`` is ``difflib.SequenceMatcher.ratio()`` on the normalised
 strings (2 * matching characters / total characters, autojunk off): a one-letter typo in a
 six-letter name gives about 0.83, unrelated names fall well under 0.5. Birth dates compare
 exactly (closeness 1.0 or 0.0), except that a day and month given the other way round (same
@@ -16,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from members.names import _is_mark, normalise_name
+from members.names import _is_mark, name_identity_key, normalise_name
 
 __all__ = [
     "FieldComparison",
@@ -24,6 +25,7 @@ __all__ = [
     "closeness",
     "compare_identity",
     "diff_segments",
+    "name_identity_key",
     "normalise_name",
 ]
 
@@ -34,9 +36,9 @@ BIRTH_DATE = "birth_date"
 
 def closeness(a: str, b: str) -> float:
     """Return the SequenceMatcher ratio (0..1) of two names, after normalise_name (idempotent)."""
-    left, right = normalise_name(a), normalise_name(b)
-    if left == right:
+    if name_identity_key(a) == name_identity_key(b):
         return 1.0
+    left, right = normalise_name(a), normalise_name(b)
     return difflib.SequenceMatcher(None, left, right, autojunk=False).ratio()
 
 
@@ -100,8 +102,8 @@ class IdentityComparison:
         last, first = self._field(LAST_NAME), self._field(FIRST_NAME)
         if last is None or first is None or (last.equal and first.equal):
             return False
-        return normalise_name(last.submitted) == normalise_name(first.registry) and (
-            normalise_name(first.submitted) == normalise_name(last.registry)
+        return name_identity_key(last.submitted) == name_identity_key(first.registry) and (
+            name_identity_key(first.submitted) == name_identity_key(last.registry)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,7 +118,7 @@ class IdentityComparison:
 
 def _compare_name(field: str, submitted: str, registry: str) -> FieldComparison:
     """Compare one name field after normalisation."""
-    equal = normalise_name(submitted) == normalise_name(registry)
+    equal = name_identity_key(submitted) == name_identity_key(registry)
     return FieldComparison(
         field=field,
         submitted=submitted,

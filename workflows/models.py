@@ -57,6 +57,11 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Fencing token: every claim increments it; a sender may only renew, mark sent or mark failed
+    # the message while the row still carries the token of its own claim (docs/operations.md).
+    lease_token = models.PositiveBigIntegerField(default=0)
+    # Who holds the lease (host:pid), for an operator reading a stuck row; never used to decide.
+    lease_owner = models.CharField(max_length=128, blank=True, default="")
     next_attempt_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -84,11 +89,12 @@ class OutboxMessage(models.Model):
                 name="outbox_credentials_sent_idx",
                 condition=Q(template="credentials", status="sent"),
             ),
-            # Supervisors' "e-mails failed or retrying", latest first (a handful of rows).
+            # Supervisors' "e-mails failed, retrying or stuck", latest first: failed and pending
+            # rows only (a handful; sent ones, the bulk, are left out).
             models.Index(
                 fields=["created_at", "id"],
                 name="outbox_troubled_idx",
-                condition=Q(status="failed") | Q(status="pending", attempts__gt=0),
+                condition=Q(status__in=["failed", "pending"]),
             ),
         ]
 

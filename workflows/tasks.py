@@ -16,6 +16,7 @@ from core.health import HEARTBEAT_KEY
 from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
+from workflows.services.retention import retention_purge
 from workflows.services.submissions import form_submissions_purge
 from workflows.services.webhooks import webhook_deliver, webhook_dispatch, webhook_due_ids
 
@@ -83,3 +84,9 @@ def webhook_sweep() -> int:
     for delivery_id in ids:
         webhook_dispatch(delivery_id=delivery_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def retention_daily_purge() -> dict[str, int]:
+    """The daily retention purge: outbox addresses, sessions, e-mail changes, form tokens."""
+    return retention_purge()

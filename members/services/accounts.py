@@ -55,6 +55,20 @@ def account_password_set(*, account: Account, new_password: str) -> Account:
     return account
 
 
+def account_temporary_password_withdraw(*, account: Account) -> bool:
+    """Make a temporary password nobody received unusable (the caller holds the row lock).
+
+    Only a temporary password is withdrawn (one the member must still change): a password the
+    member chose is never touched. True if one was withdrawn.
+    """
+    if not account.must_change_password or not account.has_usable_password():
+        return False
+    account.set_unusable_password()
+    account.temporary_password_expires_at = None
+    account.save(update_fields=["password", "temporary_password_expires_at"])
+    return True
+
+
 def account_email_set(*, account: Account, new_email: str) -> str:
     """Replace the address on file (the caller holds the row lock); return the old address."""
     old_email = account.email

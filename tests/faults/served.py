@@ -101,7 +101,6 @@ def stack_env(
         SECRET_KEY=settings.SECRET_KEY,
         LOG_LEVEL="DEBUG",
         GUICHET_VAR_DIR=str(var_dir),
-        GUICHET_BROKER_CHECK_ON_WORKER_START="0",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra or {})
@@ -111,10 +110,13 @@ def stack_env(
 class Gunicorn:
     """`gunicorn desk.wsgi` on a free loopback port, its output in a log file."""
 
-    def __init__(self, *, env: Mapping[str, str], log_path: Path, workers: int = 2) -> None:
+    def __init__(
+        self, *, env: Mapping[str, str], log_path: Path, workers: int = 2, threads: int = 1
+    ) -> None:
         self.env = dict(env)
         self.log_path = log_path
         self.workers = workers
+        self.threads = threads
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
@@ -134,6 +136,7 @@ class Gunicorn:
                 "desk.wsgi",
                 f"--bind=127.0.0.1:{self.port}",
                 f"--workers={self.workers}",
+                f"--threads={self.threads}",
                 "--timeout=60",
                 "--access-logfile=-",
                 "--log-level=debug",

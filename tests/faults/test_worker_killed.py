@@ -17,6 +17,7 @@ from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
 from tests.integration.harness import (
     CeleryWorker,
+    PgBouncer,
     ScanReport,
     SmtpSink,
     scan_database,
@@ -75,9 +76,36 @@ def test_credentials_survive_a_worker_killed_at_each_step(
     smtp_sink: SmtpSink,
     celery_worker_factory: Callable[..., CeleryWorker],
 ) -> None:
+    _kill_and_recover(point, target, tmp_path, smtp_sink, celery_worker_factory)
+
+
+@pytest.mark.parametrize("point", ["after_claim", "after_smtp_accept"])
+def test_through_pgbouncer_credentials_survive_a_worker_killed(
+    point: str,
+    tmp_path: Path,
+    sole_consumer: None,
+    smtp_sink: SmtpSink,
+    celery_worker_factory: Callable[..., CeleryWorker],
+    pgbouncer_server: PgBouncer,
+) -> None:
+    """The lease expires with its dead holder and is taken over, behind PgBouncer too (no
+    session lock left on a pooled server session to keep the message "busy" forever)."""
+    _kill_and_recover(
+        point, "child", tmp_path, smtp_sink, celery_worker_factory, bouncer=pgbouncer_server
+    )
+
+
+def _kill_and_recover(
+    point: str,
+    target: str,
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    celery_worker_factory: Callable[..., CeleryWorker],
+    bouncer: PgBouncer | None = None,
+) -> None:
     once = tmp_path / "killed-once"
     env = fault_env(point, target, once)
-    worker = celery_worker_factory(f"fault-{point}-{target}", env=env)
+    worker = celery_worker_factory(f"fault-{point}-{target}", env=env, bouncer=bouncer)
     recipient = f"{point}.{target}@example.org"
     ticket = TicketFactory(submitted_email=recipient)
     ticket_confirm(reference=ticket.reference, actor=StaffFactory())
@@ -92,7 +120,7 @@ def test_credentials_survive_a_worker_killed_at_each_step(
     if target == "parent":
         wait_dead(worker)
         worker.stop()
-        worker = celery_worker_factory(f"recovery-{point}", env=env)
+        worker = celery_worker_factory(f"recovery-{point}", env=env, bouncer=bouncer)
 
     wait_sent(message)
     time.sleep(LEASE_SECONDS + 2)  # a late redelivery would show up now

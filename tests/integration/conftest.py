@@ -29,6 +29,7 @@ from tests.factories import ensure_staff_groups
 from tests.integration.harness import (
     CeleryWorker,
     HttpClient,
+    PgBouncer,
     ScanReport,
     SmtpSink,
     redis_flush,
@@ -163,17 +164,22 @@ def start_worker(
     beat: bool = True,
     env: dict[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
+    bouncer: PgBouncer | None = None,
 ) -> CeleryWorker:
     """Start a real worker on the *test* database (`settings.DATABASES` after pytest-django's
-    setup), REDIS_URL and the sink; stdout and stderr go to `<directory>/<name>/<name>.log`."""
+    setup), REDIS_URL and the sink; stdout and stderr go to `<directory>/<name>/<name>.log`.
+    With `bouncer`, the worker reaches the database through that PgBouncer."""
     from django.conf import settings
 
     home = directory / name
     home.mkdir(parents=True, exist_ok=True)
+    database = settings.DATABASES["default"]
+    if bouncer is not None:
+        database = bouncer.database_settings(database)
     worker = CeleryWorker(
         env={
             **worker_env(
-                database_settings=settings.DATABASES["default"],
+                database_settings=database,
                 email_url=smtp_server.url,
                 var_dir=home,
             ),
@@ -195,7 +201,8 @@ def start_worker(
 def celery_worker_factory(
     django_db_setup: None, smtp_server: SmtpSink, integration_tmp: Path
 ) -> Iterator[Callable[..., CeleryWorker]]:
-    """Start private real workers for one test: `factory("w2", beat=False, env={"X": "1"})`.
+    """Start private real workers for one test: `factory("w2", beat=False, env={"X": "1"})`
+    (`bouncer=pgbouncer_server` to reach the database through PgBouncer).
 
     Each is a `CeleryWorker` like `celery_worker` (same database, Redis and sink) with env
     overrides; fault tests may `kill()`, `stop()` and start them again. Every worker this factory
@@ -210,6 +217,7 @@ def celery_worker_factory(
         beat: bool = True,
         env: dict[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
+        bouncer: PgBouncer | None = None,
     ) -> CeleryWorker:
         worker = start_worker(
             name,
@@ -218,6 +226,7 @@ def celery_worker_factory(
             beat=beat,
             env=env,
             extra_args=extra_args,
+            bouncer=bouncer,
         )
         workers.append(worker)
         return worker

@@ -202,6 +202,130 @@ def database_url(settings_dict: Mapping[str, Any]) -> str:
     return f"postgres://{credentials}{host}:{port}/{name}"
 
 
+# --- PgBouncer in transaction mode ------------------------------------------------------------
+
+PGBOUNCER_BINARIES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
+
+
+def pgbouncer_binary() -> str | None:
+    """Debian's pgbouncer (`.ci/run` installs it), or one on PATH."""
+    for candidate in PGBOUNCER_BINARIES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    import shutil
+
+    return shutil.which("pgbouncer")
+
+
+class PgBouncer:
+    """A private PgBouncer in **transaction** pooling mode in front of the shared PostgreSQL.
+
+    Every database name is forwarded (`* = host=… port=…`), so the test database is reachable
+    through it. Few server connections (`default_pool_size=4`) so that consecutive transactions of
+    one client really land on different server sessions: whatever relies on session state (an
+    advisory lock, a server-side cursor, a prepared statement) breaks here as it would in
+    production. Runs as `postgres` when started by root (PgBouncer refuses to run as root).
+    """
+
+    def __init__(self, *, upstream_host: str, upstream_port: int, port: int | None = None) -> None:
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.port = port or int(os.environ.get("PGBOUNCER_TEST_PORT") or free_port())
+        self.directory = Path(tempfile_dir())
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "pgbouncer.log"
+
+    def config(self) -> str:
+        return (
+            "[databases]\n"
+            f"* = host={self.upstream_host} port={self.upstream_port}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {self.directory / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            "max_client_conn = 300\n"
+            "default_pool_size = 4\n"
+            "reserve_pool_size = 0\n"
+            "server_reset_query =\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {self.log_path}\n"
+            f"pidfile = {self.directory / 'pgbouncer.pid'}\n"
+        )
+
+    def start(self) -> PgBouncer:
+        binary = pgbouncer_binary()
+        if binary is None:
+            raise RuntimeError("pgbouncer is not installed (`.ci/run` installs Debian's package)")
+        (self.directory / "users.txt").write_text('"postgres" ""\n', encoding="ascii")
+        ini = self.directory / "pgbouncer.ini"
+        ini.write_text(self.config(), encoding="ascii")
+        command = [binary, "-q", str(ini)]
+        if os.geteuid() == 0:
+            import pwd
+
+            user = pwd.getpwnam("postgres")
+            os.chown(self.directory, user.pw_uid, user.pw_gid)
+            for child in self.directory.iterdir():
+                os.chown(child, user.pw_uid, user.pw_gid)
+            command[1:1] = ["-u", "postgres"]
+        self.process = subprocess.Popen(command, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited: {self.log_text()[-2000:]}")
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"pgbouncer did not listen on {self.port}: {self.log_text()[-2000:]}")
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def database_settings(self, settings_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """A Django DATABASES entry for the same database, through this PgBouncer."""
+        return {
+            **settings_dict,
+            "HOST": "127.0.0.1",
+            "PORT": self.port,
+            "DISABLE_SERVER_SIDE_CURSORS": True,
+            "CONN_MAX_AGE": 0,
+        }
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+        import shutil
+
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    # Owned by `postgres` once started by root (PgBouncer then runs as that user).
+    return tempfile.mkdtemp(prefix="guichet-pgbouncer-")
+
+
 class CeleryWorker:
     """A real `celery -A desk worker` process (prefork, one child, embedded beat) and its log."""
 
@@ -361,9 +485,11 @@ def worker_env(*, database_settings: Mapping[str, Any], email_url: str, var_dir:
         GUICHET_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
     )
-    # The shared and CI Redis run without persistence; the refusal to start on such a broker
-    # (docs/security.md §23) has its own tests: off here unless the caller's env turns it on.
-    env.setdefault("GUICHET_BROKER_CHECK_ON_WORKER_START", "0")
+    if database_settings.get("DISABLE_SERVER_SIDE_CURSORS"):  # through PgBouncer
+        env["DISABLE_SERVER_SIDE_CURSORS"] = "1"
+        env["CONN_MAX_AGE"] = str(database_settings.get("CONN_MAX_AGE") or 0)
+    # The broker-safety check (docs/security.md §23) stays on: the suite's Redis is persistent
+    # and `noeviction` (tests/suite_redis.py), as production's must be.
     return env
 
 

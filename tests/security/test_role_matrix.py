@@ -312,7 +312,7 @@ def test_no_post_changes_anything_without_the_sessions_csrf_token(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "action", ["claim", "release", "confirm", "reject", "flag-mismatch", "note"]
+    "action", ["claim", "release", "confirm", "reject", "flag-mismatch", "note", "reissue-codes"]
 )
 def test_desk_actions_refuse_get(action: str, agent_client: Client) -> None:
     ticket = TicketFactory()

@@ -24,6 +24,7 @@ SETTINGS = {
     "GUICHET_TARGET_BUSINESS_HOURS": {"REG": 4, "REC": 4},
     "GUICHET_STALE_CLAIM_HOURS": 4,
     "GUICHET_PROMISE_MINUTES": 10,
+    "GUICHET_OUTBOX_STUCK_MINUTES": 10,
 }  # fmt: skip
 
 
@@ -141,7 +142,7 @@ def build() -> Desk:
     outbox(t["D2"], status="sent", attempts=1, sent_at=paris(5, 4, 10, 5))
     outbox(t["D2"], status="sent", attempts=1, sent_at=paris(5, 4, 10, 20))  # latest: 1200 s
     outbox(t["D4"], status="sent", attempts=1, sent_at=paris(5, 2, 10, 3))  # 180 s
-    outbox(t["D7"], status="pending", attempts=0)  # not sent yet, not in trouble
+    outbox(t["D7"], status="pending", attempts=0)  # never attempted for 2 days: stuck
     outbox(t["D6"], status="sent", attempts=1, sent_at=paris(4, 1, 10, 1))  # outside the window
     outbox(
         t["T1"],
@@ -151,5 +152,7 @@ def build() -> Desk:
         last_error="SMTPServerDisconnected",
         created_at=paris(5, 4, 10, 31),
     )  # retrying
+    # Queued 8 minutes ago, never attempted: not stuck yet (GUICHET_OUTBOX_STUCK_MINUTES).
+    outbox(t["T1"], template="acknowledgment", status="pending", created_at=paris(5, 4, 10, 52))
     outbox(t["T2"], template="acknowledgment", status="sent", attempts=1, sent_at=paris(5, 4, 9, 1))
     return Desk(alice=alice, bob=bob, tickets=t)  # fmt: skip

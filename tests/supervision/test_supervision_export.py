@@ -17,8 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from members.models import Account
 from supervision import exports
-from tests.factories import TicketFactory
-from tickets.models import Ticket
+from tests.factories import StaffFactory, TicketFactory
 from tickets.services import ticket_claim, ticket_note
 
 pytestmark = pytest.mark.django_db
@@ -67,34 +66,27 @@ def test_cells_that_a_spreadsheet_would_run_are_defused(
     assert rows[1][6] == "'=HYPERLINK(1)"
 
 
-def test_the_export_reads_nothing_until_streamed_then_iterates_in_bounded_chunks(
+def test_the_export_reads_nothing_until_streamed_then_reads_in_bounded_keyset_chunks(
     supervisor_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for _ in range(7):
         TicketFactory()
     monkeypatch.setattr(exports, "CHUNK_SIZE", 3)
-    calls: list[dict[str, Any]] = []
-    real_iterator = QuerySet.iterator
 
-    def spy_iterator(self: QuerySet[Any], chunk_size: int | None = None) -> Any:
-        calls.append({"model": self.model, "chunk_size": chunk_size})
-        return real_iterator(self, chunk_size=chunk_size)
+    def no_iterator(self: QuerySet[Any], chunk_size: int | None = None) -> Any:
+        raise AssertionError("a server-side cursor (QuerySet.iterator) was used")
 
-    def no_fetch_all(self: QuerySet[Any]) -> None:
-        if self.model is Ticket:
-            raise AssertionError("the export materialised the queryset")
-        return real_fetch_all(self)
-
-    real_fetch_all = QuerySet._fetch_all
-    monkeypatch.setattr(QuerySet, "iterator", spy_iterator)
-    monkeypatch.setattr(QuerySet, "_fetch_all", no_fetch_all)
+    monkeypatch.setattr(QuerySet, "iterator", no_iterator)
     with CaptureQueriesContext(connection) as before:
         response = supervisor_client.get("/desk/supervisor/export/queue.csv?queue=all")
     assert not any("tickets_ticket" in q["sql"] for q in before.captured_queries)
-    assert calls == []
-    rows = _rows(response)
+    with CaptureQueriesContext(connection) as during:
+        rows = _rows(response)
     assert len(rows) == 1 + 7
-    assert calls == [{"model": Ticket, "chunk_size": 3}]
+    chunks = [q["sql"] for q in during.captured_queries if 'FROM "tickets_ticket"' in q["sql"]]
+    assert len(chunks) == 3  # 3 + 3 + 1 rows
+    assert all("LIMIT 3" in sql for sql in chunks)
+    assert '"tickets_ticket"."created_at" >=' in chunks[1]  # the next chunk starts after the last
 
 
 def test_the_audit_export_filters_by_agent_and_action(
@@ -122,24 +114,28 @@ def test_the_audit_view_filters_and_pages(supervisor_client: Client, agent: Acco
 
 
 @pytest.mark.integration
-def test_on_postgresql_the_export_reads_through_a_server_side_cursor(
-    supervisor_client: Client, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.django_db(transaction=True)
+def test_through_pgbouncer_the_export_streams_every_row_once_without_a_server_side_cursor(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         reason = "needs DATABASE_URL on PostgreSQL and REDIS_URL"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    for _ in range(25):
-        TicketFactory()
+    request.getfixturevalue("pgbouncer")  # this test's connections go through PgBouncer
+    references = {TicketFactory().reference for _ in range(25)}
+    client = Client()
+    client.force_login(StaffFactory(groups=["supervisors", "agents"]))
     monkeypatch.setattr(exports, "CHUNK_SIZE", 10)
-    response = supervisor_client.get("/desk/supervisor/export/queue.csv?queue=all")
+    response = client.get("/desk/supervisor/export/queue.csv?queue=all")
     stream = iter(response.streaming_content)
     header, first = next(stream), next(stream)
     assert header.startswith(b"reference,") and first
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_cursors")
-        statements = [row[0] for row in cursor.fetchall()]
-    # The rows come from a named cursor (DECLARE ... CURSOR), fetched 10 at a time.
-    assert any("DECLARE" in s and "tickets_ticket" in s for s in statements), statements
-    assert len(list(stream)) == 24
+        cursor.execute("SELECT count(*) FROM pg_cursors")
+        assert cursor.fetchone() == (0,)  # no named cursor held between chunks
+    TicketFactory()  # another client's write between two chunks, on a pooled session
+    rows = list(csv.reader(io.StringIO((first + b"".join(stream)).decode())))
+    exported = [row[0] for row in rows]
+    assert len(exported) == len(set(exported)) and references <= set(exported)

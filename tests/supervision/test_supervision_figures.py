@@ -100,14 +100,17 @@ def test_promise_measures_decision_to_latest_codes_email_per_day(
     assert saturday["within_share"] == 0.5
 
 
-def test_promise_lists_emails_failed_or_retrying_with_their_ticket(
+def test_promise_lists_emails_failed_retrying_or_stuck_with_their_ticket(
     figures: dict[str, Any], desk: Desk
 ) -> None:
+    """Failed, retrying, and pending with zero attempts for more than GUICHET_OUTBOX_STUCK_MINUTES
+    (D7's codes e-mail, queued two days ago); T1's acknowledgment queued 8 minutes ago is not."""
     promise = figures["promise"]
-    assert promise.troubled_total == 2
-    assert [(m.ticket.reference, m.status) for m in promise.troubled] == [
-        (desk.tickets["T1"].reference, "pending"),
-        (desk.tickets["D2"].reference, "failed"),
+    assert promise.troubled_total == 3
+    assert [(m.ticket.reference, m.status, m.attempts) for m in promise.troubled] == [
+        (desk.tickets["T1"].reference, "pending", 2),
+        (desk.tickets["D2"].reference, "failed", 8),
+        (desk.tickets["D7"].reference, "pending", 0),
     ]
 
 

@@ -95,6 +95,21 @@ def test_two_agents_claiming_at_once_one_wins(agents: tuple[Account, Account], r
     assert ticket.events.filter(kind=EventKind.CLAIM).count() == 1
 
 
+@pytest.mark.parametrize("round_", range(3))
+def test_through_pgbouncer_two_agents_claiming_at_once_one_wins(
+    agents: tuple[Account, Account], pgbouncer: object, round_: int
+) -> None:
+    """The row lock is taken and released inside one transaction: safe in transaction pooling."""
+    alice, bob = agents
+    ticket = TicketFactory()
+    results = _race(
+        lambda: ticket_claim(reference=ticket.reference, actor=alice),
+        lambda: ticket_claim(reference=ticket.reference, actor=bob),
+    )
+    assert sorted(map(type, results), key=str) == sorted([Ticket, str], key=str), results
+    assert ticket.events.filter(kind=EventKind.CLAIM).count() == 1
+
+
 def test_confirm_and_reject_at_once_one_decision(agents: tuple[Account, Account]) -> None:
     alice, bob = agents
     ticket = TicketFactory()

@@ -12,13 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from tests.factories import MemberFactory
 from tests.requests import identity_form, registration_form
 from tickets.models import Ticket
-from workflows.models import FormSubmission, OutboxMessage, RequestAlias
+from workflows.models import EmailTemplate, FormSubmission, OutboxMessage, RequestAlias
 from workflows.services.submissions import form_submissions_purge, submission_once
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +121,38 @@ def test_only_the_tokens_hash_is_stored_and_old_ones_are_purged() -> None:
     assert token not in row.token_hash and len(row.token_hash) == 64
     assert form_submissions_purge() == 0
     assert form_submissions_purge(now=timezone.now() + timedelta(days=3)) == 1
+
+
+@override_settings(GUICHET_EMAILS_PER_ADDRESS_PER_HOUR=2)
+def test_a_replayed_double_submit_spends_one_unit_of_the_address_e_mail_budget(
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The first POST fails (rolled back, nothing sent) and the member posts the page again: the
+    request costs one e-mail of the address's hourly budget, so a second request of the hour is
+    still acknowledged. Replays of a stored request cost nothing either."""
+    from workflows.services import submissions as views  # the pages' (and API's) submission path
+
+    MemberFactory(member_number="100200300", last_name="Martin", first_name="Zoë")
+    client = Client(raise_request_exception=False)
+    path = "/recover/"
+    real_intake = views.request_intake
+    calls = {"n": 0}
+
+    def fails_once(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database went away mid-request")
+        return real_intake(**kwargs)
+
+    monkeypatch.setattr(views, "request_intake", fails_once)
+    data = {**FORMS[path], "form_token": token_of(client, path)}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(path, data).status_code == 500
+        for _ in range(3):  # the retry that stores it, then two replays of the stored request
+            assert client.post(path, data).status_code == 302
+        fresh = {**FORMS[path], "form_token": token_of(client, path)}
+        assert client.post(path, fresh).status_code == 302
+    acknowledged = OutboxMessage.objects.filter(
+        template=EmailTemplate.ACKNOWLEDGMENT, recipient="zoe@example.org"
+    )
+    assert acknowledged.count() == 2  # the retried request and the second one: both told

@@ -90,6 +90,51 @@ CASES = [
         False,
         id="combining-vs-precomposed",
     ),
+    # A separator (hyphen, apostrophe, space) dropped or added inside a name: the same name.
+    pytest.param(
+        ("Dupont", "Jeanluc", BORN), ("DUPONT", "JEAN-LUC", BORN), (), False, id="hyphen-dropped"
+    ),
+    pytest.param(
+        ("Dupont", "Jean-Luc", BORN), ("DUPONT", "JEANLUC", BORN), (), False, id="hyphen-added"
+    ),
+    pytest.param(("OBrien", "Sean", BORN), ("O'BRIEN", "SEAN", BORN), (), False, id="apos-dropped"),
+    pytest.param(
+        ("D'Artagnan", "Charles", BORN),
+        ("DARTAGNAN", "CHARLES", BORN),
+        (),
+        False,
+        id="apostrophe-added",
+    ),
+    pytest.param(("Le Gall", "Yann", BORN), ("LEGALL", "YANN", BORN), (), False, id="space-added"),
+    pytest.param(
+        ("Martin", "Anne Marie", BORN),
+        ("MARTIN", "ANNEMARIE", BORN),
+        (),
+        False,
+        id="space-in-first-name",
+    ),
+    pytest.param(
+        ("OBrienLukasz", "Anne Sophie", BORN),
+        ("O'Brien-Łukasz", "Anne-Sophie", BORN),
+        (),
+        False,
+        id="several-separators-dropped",
+    ),
+    pytest.param(
+        ("Jeanluc", "Dupont", BORN),
+        ("DUPONT", "JEAN-LUC", BORN),
+        ("last_name", "first_name"),
+        True,
+        id="swapped-with-a-dropped-hyphen",
+    ),
+    # Only separators are forgiven: a letter more or less is still a mismatch.
+    pytest.param(
+        ("Dupont", "Jeanlu", BORN),
+        ("DUPONT", "JEAN-LUC", BORN),
+        ("first_name",),
+        False,
+        id="hyphen-dropped-and-letter-missing",
+    ),
     pytest.param(
         ("Marie", "Dupont", BORN),
         ("DUPONT", "MARIE", BORN),

@@ -8,8 +8,10 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import Account
+from members.services.accounts import account_temporary_password_withdraw
 from tickets.models import EventKind, Ticket
 from tickets.services import event_record
+from workflows.models import EmailTemplate, OutboxMessage
 from workflows.passwords import generate_temporary_password
 
 
@@ -41,3 +43,31 @@ def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -
                 },
             )
     return password
+
+
+def credentials_withdraw_undelivered(*, message: OutboxMessage) -> bool:
+    """The codes e-mail failed for good: its password reached nobody, so it must not work.
+
+    Called in the transaction that marks the message failed. A newer codes e-mail for the
+    account carries the valid password: then nothing is withdrawn. Recorded on the ticket
+    (`temporary_password_withdrawn`); an agent re-issues codes from the desk. True if withdrawn.
+    """
+    if message.template != EmailTemplate.CREDENTIALS or message.account_id is None:
+        return False
+    newer = OutboxMessage.objects.filter(
+        account_id=message.account_id, template=EmailTemplate.CREDENTIALS, pk__gt=message.pk
+    ).exists()
+    if newer:
+        return False
+    account = Account.objects.select_for_update().get(pk=message.account_id)
+    if not account_temporary_password_withdraw(account=account):
+        return False
+    if message.ticket_id is not None:
+        ticket = Ticket.objects.select_for_update().get(pk=message.ticket_id)
+        event_record(
+            ticket=ticket,
+            kind=EventKind.OUTCOME,
+            reason="temporary_password_withdrawn",
+            data={"message": message.pk},
+        )
+    return True

@@ -17,6 +17,7 @@ from tickets.models import (
     RejectionReason,
     Ticket,
     TicketKind,
+    TicketState,
 )
 from tickets.services import (
     TicketActionError,
@@ -25,7 +26,7 @@ from tickets.services import (
     ticket_lock,
     ticket_transition,
 )
-from workflows.models import EmailTemplate
+from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 from workflows.services.accounts import email_change_notify
 from workflows.services.outbox import outbox_enqueue
 
@@ -115,6 +116,51 @@ def _send_credentials(*, ticket: Ticket, account: Account, recipient: str) -> No
         ticket=ticket,
         account=account,
     )
+
+
+# The kinds whose outcome is a codes e-mail, hence the ones whose codes can be re-issued.
+CODES_KINDS = (TicketKind.REGISTRATION, TicketKind.RECOVERY, TicketKind.ACCESS)
+
+
+def codes_reissuable(ticket: Ticket) -> bool:
+    """Tell whether the ticket's latest codes e-mail failed for good (its password withdrawn)."""
+    if ticket.state != TicketState.CONFIRMED or ticket.kind not in CODES_KINDS:
+        return False
+    latest = (
+        OutboxMessage.objects.filter(ticket=ticket, template=EmailTemplate.CREDENTIALS)
+        .order_by("-created_at", "-id")
+        .values_list("status", flat=True)
+        .first()
+    )
+    return latest == OutboxStatus.FAILED
+
+
+@transaction.atomic
+def ticket_codes_reissue(*, reference: str, actor: Account, request_id: str = "") -> Ticket:
+    """Send new codes after the codes e-mail failed for good (docs/product.md, "Codes").
+
+    Only for a confirmed ticket whose latest codes e-mail failed; to the e-mail on file (which
+    the agent may have corrected since through an e-mail change). Recorded as an outcome by the
+    agent; the worker generates the new password at send time, as for any codes e-mail.
+    """
+    ticket = ticket_lock(reference=reference)
+    if not actor.has_perm("tickets.decide_ticket"):
+        raise TicketActionError("forbidden")
+    if not codes_reissuable(ticket):
+        raise TicketActionError("codes_not_failed")
+    member = ticket.member
+    account = Account.objects.select_for_update().filter(member=member).first() if member else None
+    if account is None or account.status == AccountStatus.CLOSED or not account.is_active:
+        raise TicketActionError("no_active_account")
+    event_record(
+        ticket=ticket,
+        kind=EventKind.OUTCOME,
+        actor=actor,
+        reason="codes_reissued",
+        request_id=request_id,
+    )
+    _send_credentials(ticket=ticket, account=account, recipient=account.email)
+    return ticket
 
 
 def _change_email(*, ticket: Ticket, account: Account, new_email: str, actor: Account) -> str:

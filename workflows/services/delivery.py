@@ -12,14 +12,16 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 
 from workflows.emails import build_email
-from workflows.models import EmailTemplate
+from workflows.models import EmailTemplate, OutboxMessage
 from workflows.services.accounts import email_change_token_issue
 from workflows.services.credentials import credentials_issue
 from workflows.services.outbox import (
+    LeaseKeeper,
     outbox_claim,
+    outbox_is_leased,
+    outbox_lease_renew,
     outbox_mark_failed,
     outbox_mark_sent,
-    outbox_send_lock,
 )
 
 logger = logging.getLogger(__name__)
@@ -99,20 +101,26 @@ def _email_change_link(context: dict[str, object]) -> str:
 
 
 def outbox_deliver(*, message_id: int) -> str:
-    """Send one message at least once; a second concurrent or later run is a no-op."""
-    with outbox_send_lock(message_id=message_id) as held:
-        if not held:  # another worker, alive, is sending it right now
+    """Send one message at least once; a second concurrent or later run is a no-op.
+
+    The claim is a lease with a fencing token (no session lock: safe behind PgBouncer in
+    transaction mode, docs/operations.md). While the send runs a `LeaseKeeper` renews the lease,
+    so a mail server slower than the lease does not let the sweep hand the message to a second
+    worker; a sender whose lease was lost anyway never marks the message (docs/security.md §22).
+    """
+    message = outbox_claim(message_id=message_id)
+    if message is None:
+        if outbox_is_leased(message_id=message_id):  # another worker, alive, is sending it
             logger.info("outbox message %s is being sent by another worker", message_id)
             return "busy"
-        return _outbox_deliver_locked(message_id=message_id)
+        return "skipped"
+    with LeaseKeeper(message) as lease:
+        return _outbox_send_leased(message=message, lease=lease)
 
 
 @sensitive_variables("secret_context", "email")
-def _outbox_deliver_locked(*, message_id: int) -> str:
-    """Claim, (issue codes), send and record one message, under its send lock."""
-    message = outbox_claim(message_id=message_id)
-    if message is None:
-        return "skipped"
+def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
+    """(Issue codes), send and record one message this worker holds the lease on."""
     fault_point("after_claim")
     secret_context: dict[str, str] = {}
     try:
@@ -130,6 +138,10 @@ def _outbox_deliver_locked(*, message_id: int) -> str:
         elif message.template == EmailTemplate.EMAIL_CHANGE_CONFIRM:
             secret_context["confirm_path"] = _email_change_link(message.context)
         email = build_email(message, secret_context)
+        # Last check before the irreversible step: the lease is still this sender's.
+        if lease.lost.is_set() or not outbox_lease_renew(message=message):
+            logger.warning("outbox message %s: lease lost before the send", message.pk)
+            return "lost"
         email.send(fail_silently=False)
     except Exception as exc:
         # Only the exception's type and SMTP text: never the message body or its context.
@@ -143,6 +155,9 @@ def _outbox_deliver_locked(*, message_id: int) -> str:
     finally:
         secret_context.clear()
     fault_point("after_smtp_accept")
+    if lease.lost.is_set():
+        logger.warning("outbox message %s sent after its lease was lost: not marked", message.pk)
+        return "lost"
     outbox_mark_sent(message=message)
     fault_point("after_sent_mark")
     logger.info("outbox message %s (%s) sent", message.pk, message.template)

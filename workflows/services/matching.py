@@ -30,13 +30,21 @@ class RegistryCheck:
 
 
 def _find_member(member_number: str, nir: str) -> Member | None:
+    """Find the registry row, and lock it for the rest of the intake's transaction.
+
+    FOR NO KEY UPDATE serialises intake per member (two first requests at once would otherwise
+    each see no open ticket and open one each); it is the lookup's own query, so no extra round
+    trip, and it still lets tickets and accounts reference the row (their foreign-key checks take
+    FOR KEY SHARE). SQLite ignores it: there every writer is serialised already.
+    """
+    members = Member.objects.select_for_update(no_key=True)
     if member_number:
-        return Member.objects.filter(member_number=member_number).first()
+        return members.filter(member_number=member_number).first()
     if nir:
         # Several registry rows may share a NIR only by data error; take none in that case.
-        rows = list(Member.objects.filter(nir=nir)[:2])
+        rows = list(members.filter(nir=nir)[:2])
         return rows[0] if len(rows) == 1 else None
-    return Member.objects.filter(pk=NO_ROW).first()
+    return members.filter(pk=NO_ROW).first()
 
 
 def registry_check(
@@ -48,7 +56,10 @@ def registry_check(
     first_name: str,
     birth_date: datetime.date | None,
 ) -> RegistryCheck:
-    """Compare a request with the registry and the accounts; never tells the member anything."""
+    """Compare a request with the registry and the accounts; never tells the member anything.
+
+    Runs inside the intake's transaction: the member's row stays locked until it commits.
+    """
     member = _find_member(member_number, nir)
     member_pk = member.pk if member else NO_ROW
     coverages = list(Coverage.objects.filter(member_id=member_pk))

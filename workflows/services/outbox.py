@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
+import os
+import socket
+import threading
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from members.models import Account
@@ -18,6 +19,7 @@ from tickets.models import EventKind, Ticket
 from tickets.services import event_record
 from workflows.dispatch import publish
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
+from workflows.services.credentials import credentials_withdraw_undelivered
 
 logger = logging.getLogger(__name__)
 
@@ -74,57 +76,122 @@ def outbox_due_ids(*, now: Any = None, limit: int = 500) -> list[int]:
     )
 
 
-# First key of the two-key PostgreSQL advisory locks taken on outbox messages ("gu").
-OUTBOX_LOCK_CLASS = 0x6775
-
-
-@contextlib.contextmanager
-def outbox_send_lock(*, message_id: int) -> Iterator[bool]:
-    """Hold a session advisory lock on the message for the whole send; yields False if taken.
-
-    The lease says how long before a silent worker is presumed dead; this lock says whether the
-    sender is in fact alive: a mail server slower than the lease must not let a second worker
-    claim the message and send it again (docs/security.md §22). PostgreSQL releases the lock when
-    the holder's connection dies (worker killed), so crash recovery still goes through the lease.
-    Needs session-level connections (no PgBouncer transaction pooling). No-op on SQLite.
-    """
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = [OUTBOX_LOCK_CLASS, message_id & 0x7FFFFFFF]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
-        held = bool(cursor.fetchone()[0])
-    try:
-        yield held
-    finally:
-        if held:
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+def lease_owner_name() -> str:
+    """This process, as written on the rows it leases (host:pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:128]
 
 
 def outbox_claim(*, message_id: int) -> OutboxMessage | None:
-    """Take a message for sending (conditional update), so two workers never send it at once."""
+    """Take a message for sending: a lease with a fresh fencing token, so two workers never both
+    own it. PgBouncer-safe: one short transaction, no session state (docs/operations.md).
+
+    `SELECT … FOR UPDATE SKIP LOCKED`: a worker that finds the row locked by another claimer gives
+    up at once instead of queueing behind it. Returns None when the message is not claimable
+    (sent, failed, or leased to a live sender) or is being claimed right now.
+    """
     now = timezone.now()
     lease = now + timedelta(seconds=settings.GUICHET_OUTBOX_LEASE_SECONDS)
     claimable = Q(status=OutboxStatus.PENDING) | Q(status=OutboxStatus.SENDING, lease_until__lt=now)
     with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().filter(claimable, pk=message_id).first()
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(claimable, pk=message_id)
+            .first()
+        )
         if message is None:
             return None
         message.status = OutboxStatus.SENDING
         message.lease_until = lease
+        message.lease_token += 1
+        message.lease_owner = lease_owner_name()
         message.attempts += 1
-        message.save(update_fields=["status", "lease_until", "attempts"])
+        message.save(
+            update_fields=["status", "lease_until", "lease_token", "lease_owner", "attempts"]
+        )
     return message
+
+
+def outbox_is_leased(*, message_id: int) -> bool:
+    """Another sender holds a live lease on the message (what a second delivery run finds)."""
+    return OutboxMessage.objects.filter(
+        pk=message_id, status=OutboxStatus.SENDING, lease_until__gte=timezone.now()
+    ).exists()
+
+
+def _own_lease(message: OutboxMessage) -> QuerySet[OutboxMessage]:
+    """The message, only while it still carries the fencing token of this sender's claim."""
+    return OutboxMessage.objects.filter(
+        pk=message.pk, status=OutboxStatus.SENDING, lease_token=message.lease_token
+    )
+
+
+def outbox_lease_renew(*, message: OutboxMessage) -> bool:
+    """Push the lease forward; False once the lease was lost (expired and claimed by another)."""
+    lease = timezone.now() + timedelta(seconds=settings.GUICHET_OUTBOX_LEASE_SECONDS)
+    renewed = _own_lease(message).update(lease_until=lease)
+    if renewed:
+        message.lease_until = lease
+    return bool(renewed)
+
+
+class LeaseKeeper:
+    """Renews a message's lease from a background thread while a slow send runs.
+
+    Every third of the lease the thread renews it (one short UPDATE on its own connection, safe
+    under PgBouncer transaction pooling). `lost` is set once a renewal finds another sender's token:
+    the send still finishes (SMTP cannot be taken back) but the message is never marked by it.
+    If this process dies the renewals stop and the lease expires, so the sweep recovers the message.
+    """
+
+    def __init__(self, message: OutboxMessage, *, interval: float | None = None) -> None:
+        self.message = message
+        self.interval = interval or max(settings.GUICHET_OUTBOX_LEASE_SECONDS / 3, 0.2)
+        self.lost = threading.Event()
+        self.renewals = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseKeeper:
+        # SQLite (unit tests, single process) has no second writer to fence off.
+        if connection.vendor == "postgresql":
+            self._thread = threading.Thread(
+                target=self._run, name=f"outbox-lease-{self.message.pk}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 30)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    renewed = outbox_lease_renew(message=self.message)
+                except DatabaseError:  # database unreachable for now: try again next tick
+                    logger.warning("outbox message %s: lease renewal failed", self.message.pk)
+                    continue
+                if not renewed:
+                    logger.warning(
+                        "outbox message %s lost its lease (token %s) during the send",
+                        self.message.pk,
+                        self.message.lease_token,
+                    )
+                    self.lost.set()
+                    return
+                self.renewals += 1
+        finally:
+            connections.close_all()
 
 
 def outbox_mark_sent(*, message: OutboxMessage) -> None:
     """Record the mail server's acceptance, once, with a history row on the ticket."""
     with transaction.atomic():
-        updated = OutboxMessage.objects.filter(
-            pk=message.pk, status=OutboxStatus.SENDING, attempts=message.attempts
-        ).update(status=OutboxStatus.SENT, sent_at=timezone.now(), lease_until=None, last_error="")
+        updated = _own_lease(message).update(
+            status=OutboxStatus.SENT, sent_at=timezone.now(), lease_until=None, last_error=""
+        )
         if updated and message.ticket_id:
             ticket = Ticket.objects.select_for_update().get(pk=message.ticket_id)
             event_record(
@@ -147,16 +214,18 @@ def outbox_mark_failed(*, message: OutboxMessage, error: str, permanent: bool = 
     final = permanent or message.attempts >= settings.GUICHET_OUTBOX_MAX_ATTEMPTS
     delay = outbox_retry_delay(attempts=message.attempts)
     with transaction.atomic():
-        updated = OutboxMessage.objects.filter(
-            pk=message.pk, status=OutboxStatus.SENDING, attempts=message.attempts
-        ).update(
+        updated = _own_lease(message).update(
             status=OutboxStatus.FAILED if final else OutboxStatus.PENDING,
             next_attempt_at=now + delay,
             lease_until=None,
             last_error=error[:500],
         )
+        withdraw = updated and final and message.template == EmailTemplate.CREDENTIALS
         if updated and final:
             logger.error("outbox message %s failed permanently: %s", message.pk, error[:200])
+        if withdraw and message.account_id is not None:
+            # The account's lock before the ticket's, in the order credentials_issue takes them.
+            Account.objects.select_for_update().filter(pk=message.account_id).first()
         if updated and message.ticket_id:
             ticket = Ticket.objects.select_for_update().get(pk=message.ticket_id)
             event_record(
@@ -166,6 +235,9 @@ def outbox_mark_failed(*, message: OutboxMessage, error: str, permanent: bool = 
                 body=error[:500],
                 data=_email_event_data(message),
             )
+        if withdraw:
+            # Codes nobody received: their password stops working (docs/security.md §12).
+            credentials_withdraw_undelivered(message=message)
 
 
 def _email_event_data(message: OutboxMessage) -> dict[str, Any]:
@@ -185,12 +257,15 @@ def _mask(address: str) -> str:
 
 __all__ = [
     "EmailTemplate",
+    "LeaseKeeper",
+    "lease_owner_name",
     "outbox_claim",
     "outbox_dispatch",
     "outbox_due_ids",
     "outbox_enqueue",
+    "outbox_is_leased",
+    "outbox_lease_renew",
     "outbox_mark_failed",
     "outbox_mark_sent",
     "outbox_retry_delay",
-    "outbox_send_lock",
 ]

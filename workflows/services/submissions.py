@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from members.throttling import email_budget_take, submission_identifier_exceeded
+from members.throttling import EmailBudget, submission_identifier_exceeded
 from workflows.models import FormSubmission
 from workflows.services.intake import RequestData, request_intake
 
@@ -62,15 +62,19 @@ def public_request_submit(*, data: RequestData, token: str, request_id: str = ""
     The per-identifier limit counts before any registry lookup, so it trips after the same count
     whatever the registry holds (None: answer the one "too many requests"); a spent per-address
     e-mail budget changes nothing visible: the request is stored, only the e-mail is skipped.
+    The budget unit is taken only by the submission that really stores the request (not a
+    replay), and given back if that submission rolls back.
     """
     if submission_identifier_exceeded(data.member_number or data.nir):
         return None
-    reference, _replayed = submission_once(
-        token=token,
-        submit=lambda: (
-            request_intake(
-                data=data, request_id=request_id, acknowledge=email_budget_take(data.email)
-            ).reference
-        ),
-    )
+    budget = EmailBudget(data.email)
+
+    def submit() -> str:
+        return request_intake(data=data, request_id=request_id, acknowledge=budget.take()).reference
+
+    try:
+        reference, _replayed = submission_once(token=token, submit=submit)
+    except BaseException:
+        budget.refund()  # rolled back: nothing was sent, its replay will pay
+        raise
     return reference

@@ -6,18 +6,26 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.keyset import keyset_objects
 from tickets.models import Ticket, TicketEvent
 
+# The chain order: a ticket's events by time, the id breaking ties.
+HISTORY_KEY = ("ticket_id", "created_at", "id")
 
-def history_breaks(*, ticket_ids: list[int] | None = None) -> dict[int, list[str]]:
+
+def history_breaks(
+    *, ticket_ids: list[int] | None = None, chunk_size: int = 2000
+) -> dict[int, list[str]]:
     """Map ticket id -> what is wrong in its chain (edited row, removed or reordered row)."""
-    events = TicketEvent.objects.order_by("ticket_id", "created_at", "id")
+    events = TicketEvent.objects.all()
     if ticket_ids is not None:
         events = events.filter(ticket_id__in=ticket_ids)
     problems: dict[int, list[str]] = {}
     current: int | None = None
     previous = ""
-    for event in events.iterator(chunk_size=2000):
+    # Keyset chunks along the (ticket, created_at, id) index: no server-side cursor, no long
+    # transaction, memory bounded by the chunk (core/keyset.py; PgBouncer-safe).
+    for event in keyset_objects(events, key=HISTORY_KEY, chunk_size=chunk_size):
         if event.ticket_id != current:
             current, previous = event.ticket_id, ""
         if event.previous_hash != previous:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0004_form_submission'),
+        ('workflows', '0006_outbox_lease_fencing_token'),
     ]
 
     operations = [

@@ -1,0 +1,71 @@
+"""The benchmarks' databases are theirs for one run: dropped at the end unless `--keep`.
+
+A benchmark loads up to millions of rows (several gigabytes); left behind after every run they
+fill the disk. Each benchmark script wraps its run in `dropped_unless_kept`, which drops the
+database when the run ends — finished, failed or interrupted — unless `--keep` was given (to
+measure the same data again, e.g. `benchmarks/desk.py --measure-only`). Only a database whose
+name starts with the benchmark's own prefix is ever dropped (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+KEEP_HELP = "keep the benchmark database at the end (default: drop it)"
+
+
+def add_keep_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--keep` flag every benchmark takes."""
+    parser.add_argument("--keep", action="store_true", help=KEEP_HELP)
+
+
+def _name_and_admin_url(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.path.lstrip("/"), parts._replace(path="/postgres").geturl()
+
+
+def database_create_if_missing(url: str) -> bool:
+    """Create the database of `url` unless it exists; True if this call created it."""
+    import psycopg
+
+    name, admin = _name_and_admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return False
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return True
+
+
+def database_drop(url: str, *, prefix: str) -> bool:
+    """Drop the database of `url` (its sessions closed first); refuse a name without `prefix`."""
+    import psycopg
+
+    name, admin = _name_and_admin_url(url)
+    if not name.startswith(prefix):
+        print(f"not dropping {name!r}: a benchmark drops only databases named {prefix}*",
+              file=sys.stderr)  # fmt: skip
+        return False
+    if "django" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return True
+
+
+@contextmanager
+def dropped_unless_kept(url: str, *, keep: bool, prefix: str) -> Iterator[None]:
+    """Run the benchmark, then drop its database unless `keep` (also after a failure)."""
+    name, _admin = _name_and_admin_url(url)
+    try:
+        yield
+    finally:
+        if keep:
+            print(f"kept database {name} (--keep)", flush=True)
+        elif database_drop(url, prefix=prefix):
+            print(f"dropped database {name} (--keep keeps it)", flush=True)
