@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/api.py --members 20000 --events 1000000
 
 Recreates the dedicated database `guichet_api_bench` (API_BENCH_DATABASE_URL overrides; it is
-DROPPED first), runs without Redis (local-memory cache, tasks in-process), and calls the API
-through Django's test client (full middleware and DRF stack, a real bearer token):
+DROPPED first, and dropped at the end unless --keep), runs without Redis (local-memory cache,
+tasks in-process), and calls the API through Django's test client (full middleware and DRF
+stack, a real bearer token):
 
   registry   POST /api/v1/registry/members in batches of --batch (default 1000) new members,
              then the same batches again (updates): rows per second, both passes.
@@ -38,13 +39,17 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
 
 import django  # noqa: E402
 
+from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+
+PREFIX = "guichet_api_bench"
+
 
 def recreate_database(url: str) -> None:
     import psycopg
 
     parts = urllib.parse.urlsplit(url)
     name = parts.path.lstrip("/")
-    if not name.startswith("guichet_api_bench"):
+    if not name.startswith(PREFIX):
         raise SystemExit(f"refusing to drop {name!r}: the name must start guichet_api_bench")
     admin = parts._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -184,14 +189,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    add_keep_argument(parser)
     args = parser.parse_args()
-    recreate_database(os.environ["DATABASE_URL"])
-    django.setup()
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    api = _client(["registry:write", "events:read"])
-    bench_registry(api, args.members, args.batch)
-    bench_feed(api, args.events, args.rounds)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    url = os.environ["DATABASE_URL"]
+    with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
+        recreate_database(url)
+        django.setup()
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        api = _client(["registry:write", "events:read"])
+        bench_registry(api, args.members, args.batch)
+        bench_feed(api, args.events, args.rounds)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
