@@ -61,9 +61,9 @@ benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (default guichet_bench;
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
 		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000} $${KEEP:+--keep}
 
-benchmark-indexes: $(STAMP) ## EXPLAIN every desk/supervisor query on a large table (default guichet_bench; EMPTIES it)
+benchmark-indexes: $(STAMP) ## EXPLAIN every desk/supervisor query on a large table (default guichet_bench; EMPTIES it, DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
-		$(BIN)/python benchmarks/indexes.py --tickets $${TICKETS:-300000} --members $${MEMBERS:-300000}
+		$(BIN)/python benchmarks/indexes.py --tickets $${TICKETS:-300000} --members $${MEMBERS:-300000} $${KEEP:+--keep}
 
 benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \

@@ -2,15 +2,15 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench \\
         .venv/bin/python benchmarks/indexes.py --tickets 300000 --members 300000
-    # after a migration that drops indexes, on the same rows:
-    ... benchmarks/indexes.py --measure-only
+    # after a migration that drops indexes, on the same rows (load with --keep first):
+    ... benchmarks/indexes.py --measure-only --keep
 
 Loads the registry and tickets with the desk benchmark's loader (benchmarks/desk.py: the
-database is emptied first), VACUUM ANALYZEs, then opens each page as an agent or a supervisor
-through Django's test client, captures every query that reads `tickets_ticket`, runs
-`EXPLAIN (FORMAT JSON)` on it and prints the indexes the plan scans (a sequential scan of the
-tickets table is printed as `SEQ SCAN`), then the table's indexes with their size and how
-often the run used them. Markdown on stdout.
+database is emptied first, and dropped at the end unless --keep), VACUUM ANALYZEs, then opens
+each page as an agent or a supervisor through Django's test client, captures every query that
+reads `tickets_ticket`, runs `EXPLAIN (FORMAT JSON)` on it and prints the indexes the plan
+scans (a sequential scan of the tickets table is printed as `SEQ SCAN`), then the table's
+indexes with their size and how often the run used them. Markdown on stdout.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import desk  # noqa: E402  (sets DATABASE_URL / DJANGO_SETTINGS_MODULE)
+from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
 
 
 def _plan_scans(node: dict[str, Any]) -> Iterator[str]:
@@ -110,7 +111,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tickets", type=int, default=300_000)
     parser.add_argument("--members", type=int, default=300_000)
     parser.add_argument("--measure-only", action="store_true", help="load nothing, EXPLAIN only")
+    add_keep_argument(parser)
     args = parser.parse_args(argv)
+    with dropped_unless_kept(
+        desk.os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_bench"
+    ):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself (its database is dropped afterwards unless --keep)."""
     desk.django.setup()
     desk.ensure_database()
     from django.core.management import call_command

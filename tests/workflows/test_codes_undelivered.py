@@ -129,13 +129,13 @@ def test_a_password_the_member_chose_is_never_withdrawn(confirmed: Ticket) -> No
     account.set_password("a long member passphrase")
     account.must_change_password = False
     account.save()
-    message = _codes(confirmed)
-    # The codes e-mail of an older ticket fails after the member has moved on.
-    OutboxMessage.objects.filter(pk=message.pk).update(status=OutboxStatus.SENDING, attempts=1)
-    message.refresh_from_db()
-    from workflows.services.outbox import outbox_mark_failed
+    from workflows.services.outbox import outbox_claim, outbox_mark_failed
 
+    # The codes e-mail fails for good after the member has set a password of their own.
+    message = outbox_claim(message_id=_codes(confirmed).pk)
+    assert message is not None
     outbox_mark_failed(message=message, error="SMTPRecipientsRefused: 550", permanent=True)
+    assert _codes(confirmed).status == OutboxStatus.FAILED
     assert _logs_in("a long member passphrase")
     assert not confirmed.events.filter(reason="temporary_password_withdrawn").exists()
 

@@ -144,6 +144,7 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
             return "lost"
         email.send(fail_silently=False)
     except Exception as exc:
+        lease.close()
         # Only the exception's type and SMTP text: never the message body or its context.
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         logger.warning(
@@ -155,6 +156,7 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
     finally:
         secret_context.clear()
     fault_point("after_smtp_accept")
+    lease.close()
     if lease.lost.is_set():
         logger.warning("outbox message %s sent after its lease was lost: not marked", message.pk)
         return "lost"
