@@ -9,9 +9,16 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-# Columns that hold a password hash, a secret-answer hash, a token digest, an authenticator key
-# (encrypted) or a backup-code digest: never displayed.
-SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash", "encrypted_key", "digest")
+# Columns that hold a password hash, a secret's hash or digest, an encrypted secret: never shown.
+SECRET_FIELD_MARKERS = (
+    "password",
+    "secret_answer_hash",
+    "token_hash",
+    "secret_hash",
+    "secret_encrypted",
+    "encrypted_key",  # a staff authenticator's key (Fernet)
+    "digest",  # a backup code's HMAC
+)
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _ListDisplayT

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "django_fsm",
     "django_tables2",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # Bottom to top (docs/architecture.md): each imports only the ones above it in this list.
     "core",
     "members",
@@ -50,6 +53,7 @@ INSTALLED_APPS = [
     "portal",
     "agentdesk",
     "supervision",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +224,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-requests": {
         "task": "workflows.tasks.tickets_expire",
         "schedule": crontab(minute=7),
+    },
+    "webhook-sweep": {
+        "task": "workflows.tasks.webhook_sweep",
+        "schedule": timedelta(seconds=env.int("GUICHET_OUTBOX_SWEEP_SECONDS", default=30)),
     },
     "purge-form-tokens": {
         "task": "workflows.tasks.form_tokens_purge",
@@ -487,3 +495,43 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# --- Machine interface (api/, docs/interfaces.md "API") -----------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.ClientRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Guichet API",
+    "DESCRIPTION": "Submit members' requests, follow them, feed the registry, read events.",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the sidecar package: served by us (no CDN), allowed by the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# Access tokens from POST /api/v1/token live this long (hashed at rest).
+GUICHET_API_TOKEN_TTL_SECONDS = env.int("GUICHET_API_TOKEN_TTL_SECONDS", default=900)
+# After `api_client rotate`, the previous secret still works this long.
+GUICHET_API_ROTATE_GRACE_SECONDS = env.int("GUICHET_API_ROTATE_GRACE_SECONDS", default=24 * 3600)
+# Calls per client per minute unless the client has its own figure (`--rate`).
+GUICHET_API_CALLS_PER_MINUTE = env.int("GUICHET_API_CALLS_PER_MINUTE", default=600)
+# Largest registry batch accepted by POST /api/v1/registry/members.
+GUICHET_API_REGISTRY_BATCH_MAX = env.int("GUICHET_API_REGISTRY_BATCH_MAX", default=1000)
+# Events newer than this are not served yet, so a transaction that commits late is never skipped.
+GUICHET_API_EVENTS_SETTLE_SECONDS = env.int("GUICHET_API_EVENTS_SETTLE_SECONDS", default=2)
+# Webhooks: a target on a private or loopback address is refused unless this is on (tests only).
+GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
+    "GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
+)
+GUICHET_WEBHOOK_MAX_ATTEMPTS = env.int("GUICHET_WEBHOOK_MAX_ATTEMPTS", default=10)
+GUICHET_WEBHOOK_RETRY_BASE_SECONDS = env.int("GUICHET_WEBHOOK_RETRY_BASE_SECONDS", default=30)

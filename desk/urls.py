@@ -86,6 +86,7 @@ urlpatterns = [
         supervision_views.export_audit,
         name="supervision_export_audit",
     ),
+    path("api/v1/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,18 +15,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from members.throttling import (
-    EmailBudget,
-    client_ip,
-    status_page_exceeded,
-    submission_identifier_exceeded,
-    submission_ip_exceeded,
-)
-from portal.forms import RecoveryForm, RegistrationForm, SupportForm
-from tickets.models import REFERENCE_REGEX, Ticket, TicketKind
-from workflows.models import RequestAlias
-from workflows.services.intake import RequestData, request_intake
-from workflows.services.submissions import form_token_new, submission_once
+from members.throttling import client_ip, status_page_exceeded, submission_ip_exceeded
+from tickets.models import TicketKind
+from workflows.request_forms import RecoveryForm, RegistrationForm, SupportForm
+from workflows.services.intake import RequestData
+from workflows.services.public_status import public_status_of
+from workflows.services.submissions import form_token_new, public_request_submit
 
 
 def request_id_of(request: HttpRequest) -> str:
@@ -65,24 +58,13 @@ def _public_request(
         if submission_ip_exceeded(request):
             return _throttled(request)
         if form.is_valid():
-            data = replace(data_of(form.cleaned_data), client_ip=client_ip(request))
-            if submission_identifier_exceeded(data.member_number or data.nir):
+            reference = public_request_submit(
+                data=replace(data_of(form.cleaned_data), client_ip=client_ip(request)),
+                token=form.cleaned_data.get("form_token", ""),
+                request_id=request_id_of(request),
+            )
+            if reference is None:
                 return _throttled(request)
-            budget = EmailBudget(data.email)
-
-            def submit() -> str:
-                # Taken only by the submission that really stores the request (not a replay).
-                return request_intake(
-                    data=data, request_id=request_id_of(request), acknowledge=budget.take()
-                ).reference
-
-            try:
-                reference, _replayed = submission_once(
-                    token=form.cleaned_data.get("form_token", ""), submit=submit
-                )
-            except BaseException:
-                budget.refund()  # rolled back: nothing was sent, its replay will pay
-                raise
             return redirect("request_status", reference=reference)
     return render(request, template, {"form": form})
 
@@ -158,26 +140,13 @@ def request_status(request: HttpRequest, reference: str) -> HttpResponse:
     """Kind, neutral state and dates only: the reference is all a visitor needs to see this."""
     if status_page_exceeded(request):
         return _throttled(request)
-    if not re.fullmatch(REFERENCE_REGEX, reference):
+    status = public_status_of(reference)
+    if status is None:
         raise Http404
-    fields = ("reference", "kind", "state", "created_at", "decided_at")
-    ticket = Ticket.objects.only(*fields).filter(reference=reference).first()
-    received_at = ticket.created_at if ticket is not None else None
-    if ticket is None:
-        # A repeat request's own reference: its own date, the open ticket's state.
-        alias = (
-            RequestAlias.objects.select_related("ticket")
-            .only("created_at", *(f"ticket__{f}" for f in fields))
-            .filter(reference=reference)
-            .first()
-        )
-        if alias is None:
-            raise Http404
-        ticket, received_at = alias.ticket, alias.created_at
     return render(
         request,
         "portal/request_status.html",
-        {"ticket": ticket, "reference": reference, "received_at": received_at},
+        {"ticket": status.ticket, "reference": reference, "received_at": status.received_at},
     )
 
 

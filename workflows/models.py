@@ -203,3 +203,66 @@ class NotMeLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}:{self.template}:{self.created_at:%Y-%m-%d}"
+
+
+class WebhookSubscription(models.Model):
+    """An API client's wish to be POSTed some event types at a URL, signed with its secret.
+
+    The signing secret must be readable to sign, so it is stored encrypted (Fernet, a key derived
+    from SECRET_KEY), never in clear. `client_id` names the API client (api.ApiClient).
+    """
+
+    client_id = models.CharField(max_length=40, db_index=True)
+    url = models.URLField(max_length=500)
+    event_types = models.JSONField(default=list)
+    secret_encrypted = models.TextField(editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("webhook subscription")
+        verbose_name_plural = _("webhook subscriptions")
+
+    def __str__(self) -> str:
+        return f"{self.client_id} -> {self.url}"
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    """One event to POST to one subscription: written with the event (outbox), sent after."""
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.BigIntegerField()
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event_id"], name="webhook_delivery_once"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due_idx")]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} -> {self.subscription_id} ({self.status})"

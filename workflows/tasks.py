@@ -19,6 +19,7 @@ from workflows.services.intake import intake_traces_purge
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
 from workflows.services.retention import retention_purge
 from workflows.services.submissions import form_submissions_purge
+from workflows.services.webhooks import webhook_deliver, webhook_dispatch, webhook_due_ids
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,21 @@ def tickets_expire() -> int:
 def form_tokens_purge() -> int:
     """Forget the one-time tokens of public forms submitted more than two days ago."""
     return form_submissions_purge()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """POST one webhook delivery (the claim makes a redelivery harmless)."""
+    return webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def webhook_sweep() -> int:
+    """Dispatch webhook deliveries that are due (retries, broker was down, worker died)."""
+    ids = webhook_due_ids()
+    for delivery_id in ids:
+        webhook_dispatch(delivery_id=delivery_id)
+    return len(ids)
 
 
 @shared_task(ignore_result=True)

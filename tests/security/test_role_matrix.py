@@ -120,6 +120,9 @@ ADMIN = roles(
     agent=("login", "login"),
     supervisor=("login", "login"),
 )
+# The API never reads a session: every role is a caller without a token, refused before the
+# method is even looked at (401, "unauthenticated").
+API = same("unauthenticated", "unauthenticated")
 
 URL_TABLE: dict[str, Row] = {
     "home": PUBLIC_PAGE,
@@ -173,6 +176,21 @@ URL_TABLE: dict[str, Row] = {
         agent=("redirect", "redirect"),
         supervisor=("redirect", "redirect"),
     ),
+    "api:schema": PUBLIC_PAGE,
+    "api:docs": PUBLIC_PAGE,
+    "api:token": same("method", "unsupported"),  # a form body is needed, not multipart
+    "api:submit_registration": API,
+    "api:submit_recovery": API,
+    "api:submit_email_change": API,
+    "api:submit_closure": API,
+    "api:submit_access_problem": API,
+    "api:request_status": API,
+    "api:events": API,
+    "api:registry_members": API,
+    "api:webhooks": API,
+    "api:webhook": API,
+    "api:webhook_deliveries": API,
+    "api:not_found": same("absent", "absent"),
 }
 
 
@@ -194,7 +212,13 @@ def classify(response: HttpResponse) -> str:
         if location.split("?")[0] == "/desk/second-factor/":
             return "second_factor"
         return "login" if "login/" in location.split("?")[0] else "redirect"
-    return {403: "denied", 404: "absent", 405: "method"}.get(status, str(status))
+    return {
+        401: "unauthenticated",
+        403: "denied",
+        404: "absent",
+        405: "method",
+        415: "unsupported",
+    }.get(status, str(status))
 
 
 def _state() -> tuple[int, ...]:

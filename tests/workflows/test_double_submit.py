@@ -130,7 +130,7 @@ def test_a_replayed_double_submit_spends_one_unit_of_the_address_e_mail_budget(
     """The first POST fails (rolled back, nothing sent) and the member posts the page again: the
     request costs one e-mail of the address's hourly budget, so a second request of the hour is
     still acknowledged. Replays of a stored request cost nothing either."""
-    from portal import views
+    from workflows.services import submissions as views  # the pages' (and API's) submission path
 
     MemberFactory(member_number="100200300", last_name="Martin", first_name="Zoë")
     client = Client(raise_request_exception=False)

@@ -10,7 +10,9 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from members.throttling import EmailBudget, submission_identifier_exceeded
 from workflows.models import FormSubmission
+from workflows.services.intake import RequestData, request_intake
 
 FORM_TOKEN_TTL = timedelta(days=2)
 
@@ -52,3 +54,27 @@ def form_submissions_purge(*, now: object = None) -> int:
     cutoff = (now or timezone.now()) - FORM_TOKEN_TTL  # type: ignore[operator]
     deleted, _ = FormSubmission.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def public_request_submit(*, data: RequestData, token: str, request_id: str = "") -> str | None:
+    """The shared tail of every public request, form or API: limits, intake once, the reference.
+
+    The per-identifier limit counts before any registry lookup, so it trips after the same count
+    whatever the registry holds (None: answer the one "too many requests"); a spent per-address
+    e-mail budget changes nothing visible: the request is stored, only the e-mail is skipped.
+    The budget unit is taken only by the submission that really stores the request (not a
+    replay), and given back if that submission rolls back.
+    """
+    if submission_identifier_exceeded(data.member_number or data.nir):
+        return None
+    budget = EmailBudget(data.email)
+
+    def submit() -> str:
+        return request_intake(data=data, request_id=request_id, acknowledge=budget.take()).reference
+
+    try:
+        reference, _replayed = submission_once(token=token, submit=submit)
+    except BaseException:
+        budget.refund()  # rolled back: nothing was sent, its replay will pay
+        raise
+    return reference

@@ -1,4 +1,4 @@
-"""Public request forms: validate only (never save, never send)."""
+"""Public request forms: validate only (never save, never send); shared by the pages and the API."""
 
 from __future__ import annotations
 
