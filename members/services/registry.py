@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ CSV_HEADER = ["member_number", "nir", "last_name", "first_name", "birth_date", "
 MEMBER_NUMBER_RE = re.compile(r"^[A-Z0-9]{4,20}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BATCH_SIZE = 1000
+_COVERAGE_KINDS = frozenset(CoverageKind.values)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The member fields a row sets; a row whose values all match the stored member is not written.
+_ROW_FIELDS = ("nir", "last_name", "first_name", "birth_date", "email")
+_UPSERT_FIELDS = [*_ROW_FIELDS, "last_name_key", "first_name_key", "updated_at"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,27 @@ class RowError(ValueError):
     """A CSV row that cannot be imported; the message names the reason."""
 
 
+def _in_future(day: datetime.date) -> bool:
+    """Tell whether day is after today in the site's time zone.
+
+    The local date is at most a day and a bit away from the server's, so a day more than two
+    days before the server's date is in the past without asking for the (slower) local date.
+    """
+    if day < datetime.date.today() - datetime.timedelta(days=2):  # noqa: DTZ011 (a bound only)
+        return False
+    return day > timezone.localdate()
+
+
 def _parse_date(value: str) -> datetime.date:
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
         try:
-            day = datetime.datetime.strptime(value, fmt).date()  # noqa: DTZ007 (calendar date)
+            if fmt == "%Y-%m-%d" and _ISO_DATE.fullmatch(value):
+                day = datetime.date.fromisoformat(value)  # the common case, without strptime
+            else:
+                day = datetime.datetime.strptime(value, fmt).date()  # noqa: DTZ007 (calendar date)
         except ValueError:
             continue
-        if day.year < 1900 or day > timezone.localdate():
+        if day.year < 1900 or _in_future(day):
             raise RowError(f"birth_date out of range: {value!r}")
         return day
     raise RowError(f"birth_date is not a real date (YYYY-MM-DD or DD/MM/YYYY): {value!r}")
@@ -91,7 +111,7 @@ def parse_member_row(line: int, record: dict[str, str]) -> MemberRow:
         except ValidationError:
             raise RowError("email is not a valid address") from None
     kinds = tuple(k.strip() for k in (record.get("coverages") or "").split(";") if k.strip())
-    unknown = [k for k in kinds if k not in CoverageKind.values]
+    unknown = [k for k in kinds if k not in _COVERAGE_KINDS]
     if unknown:
         raise RowError(f"unknown coverage kind(s): {', '.join(unknown)[:100]}")
     if len(set(kinds)) != len(kinds):
@@ -137,49 +157,65 @@ def read_member_csv(lines: Iterable[str]) -> Iterator[tuple[int, MemberRow | Row
             yield line, exc
 
 
+@functools.lru_cache(maxsize=16384)
+def _name_key(value: str) -> str:
+    """The search key of a name (bounded cache: names repeat across a registry)."""
+    return normalise_name(value)[:150]
+
+
 def _write_batch(batch: list[MemberRow]) -> None:
-    """Upsert one batch of members and replace their coverages, all or nothing."""
+    """Upsert one batch of members and replace their coverages, all or nothing.
+
+    A constant number of queries whatever the batch size: one read of the stored members and
+    one of their coverages, then only for what changed one upsert of the members (new or with
+    a changed field), one delete and one insert of the coverages. Rows equal to what is stored
+    are not written at all (their `updated_at` is kept).
+    """
     now = timezone.now()
-    members = [
-        Member(
-            member_number=r.member_number,
-            nir=r.nir,
-            last_name=r.last_name,
-            first_name=r.first_name,
-            birth_date=r.birth_date,
-            email=r.email,
-            last_name_key=normalise_name(r.last_name)[:150],
-            first_name_key=normalise_name(r.first_name)[:150],
-            created_at=now,
-            updated_at=now,
-        )
-        for r in batch
-    ]
+    numbers = [r.member_number for r in batch]
     with transaction.atomic():
-        Member.objects.bulk_create(
-            members,
-            update_conflicts=True,
-            unique_fields=["member_number"],
-            update_fields=[
-                "nir",
-                "last_name",
-                "first_name",
-                "birth_date",
-                "email",
-                "last_name_key",
-                "first_name_key",
-                "updated_at",
-            ],
-        )
-        ids = dict(
-            Member.objects.filter(member_number__in=[r.member_number for r in batch]).values_list(
-                "member_number", "pk"
+        stored = {
+            m.member_number: m
+            for m in Member.objects.filter(member_number__in=numbers)  # every field: no deferred
+        }
+        held: dict[int, set[str]] = {}
+        if stored:
+            for member_id, kind in Coverage.objects.filter(
+                member_id__in=[m.pk for m in stored.values()]
+            ).values_list("member_id", "kind"):
+                held.setdefault(member_id, set()).add(kind)
+        upserts: list[Member] = []
+        recovered: list[tuple[Member, tuple[str, ...]]] = []
+        for r in batch:
+            member = stored.get(r.member_number)
+            if member is not None:
+                if set(r.coverages) != held.get(member.pk, set()):
+                    recovered.append((member, r.coverages))
+                if all(getattr(member, f) == getattr(r, f) for f in _ROW_FIELDS):
+                    continue
+            else:
+                member = Member(member_number=r.member_number, created_at=now)
+                recovered.append((member, r.coverages))
+            for f in _ROW_FIELDS:
+                setattr(member, f, getattr(r, f))
+            member.last_name_key = _name_key(r.last_name)
+            member.first_name_key = _name_key(r.first_name)
+            member.updated_at = now
+            upserts.append(member)
+        if upserts:
+            # INSERT ... ON CONFLICT: a member another writer added meanwhile is updated, not
+            # refused; the primary keys come back (RETURNING) for the coverages below.
+            Member.objects.bulk_create(
+                upserts,
+                update_conflicts=True,
+                unique_fields=["member_number"],
+                update_fields=_UPSERT_FIELDS,
             )
-        )
-        Coverage.objects.filter(member_id__in=ids.values()).delete()
-        Coverage.objects.bulk_create(
-            [Coverage(member_id=ids[r.member_number], kind=k) for r in batch for k in r.coverages]
-        )
+        if recovered:
+            Coverage.objects.filter(member_id__in=[m.pk for m, _ in recovered]).delete()
+            Coverage.objects.bulk_create(
+                [Coverage(member_id=m.pk, kind=k) for m, kinds in recovered for k in kinds]
+            )
 
 
 def member_import_rows(
