@@ -44,7 +44,17 @@ urlpatterns = [
         name="desk_member",
     ),
     re_path(
+        r"^desk/members/(?P<member_number>[^/]{1,64})/reveal/$",
+        desk_views.member_reveal,
+        name="desk_member_reveal",
+    ),
+    re_path(
         r"^desk/tickets/(?P<reference>[^/]{1,64})/$", desk_views.ticket_detail, name="desk_ticket"
+    ),
+    re_path(
+        r"^desk/tickets/(?P<reference>[^/]{1,64})/reveal/$",
+        desk_views.ticket_reveal,
+        name="desk_ticket_reveal",
     ),
     re_path(
         r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes)/$",
@@ -69,6 +79,11 @@ urlpatterns = [
         "desk/supervisor/export/audit.csv",
         supervision_views.export_audit,
         name="supervision_export_audit",
+    ),
+    path(
+        "desk/supervisor/export/access-journal.csv",
+        supervision_views.export_access_journal,
+        name="supervision_export_access_journal",
     ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from members.models import Account
+from members.models import AccessJournalEntry, Account
 from supervision import exports
 from supervision import render as tables_html
 from supervision.charts import flow_chart
@@ -146,6 +146,13 @@ def export_queue(request: HttpRequest) -> StreamingHttpResponse:
 def export_audit(request: HttpRequest) -> StreamingHttpResponse:
     filterset, queryset = _audit(request)
     return exports.audit_export(queryset, slug=filters_slug(filterset))
+
+
+@supervisor_required
+@require_GET
+def export_access_journal(request: HttpRequest) -> StreamingHttpResponse:
+    """Every look at a member's file still in the journal, streamed in keyset chunks."""
+    return exports.access_journal_export(AccessJournalEntry.objects.all())
 
 
 @supervisor_required
