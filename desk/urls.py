@@ -24,6 +24,7 @@ urlpatterns = [
     path("login/", member_views.login_view, name="login"),
     path("logout/", member_views.logout_view, name="logout"),
     path("account/", member_views.account_view, name="account"),
+    path("account/activity/", member_views.activity_view, name="account_activity"),
     path("account/password/", member_views.password_change_view, name="password_change"),
     path("account/email/", member_views.email_change_view, name="email_change"),
     # The token travels in the path (e-mail links cannot POST); the page then asks for a POST.

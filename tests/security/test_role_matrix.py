@@ -58,6 +58,12 @@ MEMBER_PAGE = roles(
     agent=("denied", "denied"),
     supervisor=("denied", "denied"),
 )
+MEMBER_READ_PAGE = roles(
+    anonymous=("login", "login"),
+    members=("ok", "method"),
+    agent=("denied", "method"),
+    supervisor=("denied", "method"),
+)
 DESK_PAGE = roles(
     anonymous=("login", "login"),
     members=("denied", "denied"),
@@ -101,6 +107,7 @@ URL_TABLE: dict[str, Row] = {
     "login": PUBLIC_FORM,
     "logout": same("method", "redirect"),
     "account": MEMBER_PAGE,
+    "account_activity": MEMBER_READ_PAGE,
     "password_change": MEMBER_PAGE,
     "email_change": MEMBER_PAGE,
     "email_change_confirm": same("absent", "absent"),  # with an unknown token
