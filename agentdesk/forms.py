@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.identity_fields import BirthDateField, IdentityCleaningMixin
 from members.models import RevealReason
-from tickets.models import Channel, RejectionReason, TicketKind
+from tickets.models import Channel, RejectionReason, SendBackReason, TicketKind
 
 REJECTION_CHOICES = [(v, label) for v, label in RejectionReason.choices if v != "expired"]
 # An agent records what came by another way than the web form.
@@ -19,6 +19,15 @@ OFF_WEB_CHANNELS = [(v, label) for v, label in Channel.choices if v != Channel.W
 
 class RejectForm(forms.Form):
     reason = forms.ChoiceField(label=_("Reason"), choices=[("", "—"), *REJECTION_CHOICES])
+    comment = forms.CharField(
+        label=_("Comment (internal)"), required=False, max_length=2000, widget=forms.Textarea
+    )
+
+
+class SendBackForm(forms.Form):
+    """An approver sends a risky confirmation back (four-eyes): a reason is required."""
+
+    reason = forms.ChoiceField(label=_("Reason"), choices=[("", "—"), *SendBackReason.choices])
     comment = forms.CharField(
         label=_("Comment (internal)"), required=False, max_length=2000, widget=forms.Textarea
     )

@@ -29,6 +29,7 @@ from agentdesk.forms import (
     RejectForm,
     RevealForm,
     SearchForm,
+    SendBackForm,
 )
 from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm
@@ -38,7 +39,8 @@ from members.services.access_journal import access_record
 from tickets.access import staff_required
 from tickets.claims import ClaimState
 from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
-from tickets.models import REFERENCE_REGEX, Ticket
+from tickets.four_eyes import is_maker, risk_labels
+from tickets.models import REFERENCE_REGEX, Ticket, TicketState
 from tickets.selectors import (
     keyset_page,
     member_for_desk,
@@ -61,10 +63,12 @@ from tickets.tables import TicketTable
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import (
     codes_reissuable,
+    ticket_approve,
     ticket_codes_reissue,
     ticket_confirm,
     ticket_flag_mismatch,
     ticket_reject,
+    ticket_send_back,
 )
 from workflows.services.intake import RequestData, request_intake
 
@@ -87,6 +91,13 @@ ACTION_ERRORS = {
     "no_active_account": gettext_lazy("The member has no active account."),
     "invalid_reason": gettext_lazy("Choose a reason from the list."),
     "no_new_email": gettext_lazy("The request carries no new e-mail address."),
+    "awaiting_approval": gettext_lazy(
+        "This confirmation is waiting for a second staff member's approval."
+    ),
+    "not_awaiting_approval": gettext_lazy("This ticket is not waiting for an approval."),
+    "own_confirmation": gettext_lazy(
+        "You asked for this confirmation: another staff member must approve it."
+    ),
     "codes_not_failed": gettext_lazy(
         "Codes can be re-issued only after the codes e-mail failed for good."
     ),
@@ -95,6 +106,12 @@ ACTION_DONE = {
     "claim": gettext_lazy("You have claimed this ticket."),
     "release": gettext_lazy("The ticket is back in the queue."),
     "confirm": gettext_lazy("Confirmed: the outcome is on its way to the member."),
+    "approve": gettext_lazy("Approved: the outcome is on its way to the member."),
+    "send-back": gettext_lazy("Sent back to the desk: nothing was carried out."),
+    "request-approval": gettext_lazy(
+        "Recorded: this confirmation needs a second staff member's approval. Nothing is carried"
+        " out or e-mailed until then."
+    ),
     "reject": gettext_lazy("Rejected: the member will be told."),
     "flag-mismatch": gettext_lazy("Sent to the identity-mismatch queue."),
     "note": gettext_lazy("Note added."),
@@ -401,14 +418,19 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "transitions": transitions,
             "codes_reissuable": codes_reissuable(ticket),
             "reject_form": RejectForm(),
+            "send_back_form": SendBackForm(),
+            "approval_risks": risk_labels(list(ticket.approval_reasons)),
+            "is_maker": is_maker(ticket, user),
             "comment_form": CommentForm(),
             "note_form": NoteForm(),
         },
     )
 
 
-def _run_action(request: HttpRequest, reference: str, action: str, actor: Account) -> None:
-    """Validate the action's form and call its service; raise TicketActionError to refuse."""
+def _run_action(request: HttpRequest, reference: str, action: str, actor: Account) -> str:
+    """Validate the action's form and call its service; raise TicketActionError to refuse.
+
+    Returns the key of the message to show (ACTION_DONE)."""
     request_id = _request_id(request)
     if action == "claim":
         ticket_claim(reference=reference, actor=actor, request_id=request_id)
@@ -418,7 +440,24 @@ def _run_action(request: HttpRequest, reference: str, action: str, actor: Accoun
         form = CommentForm(request.POST)
         comment = form.cleaned_data["comment"] if form.is_valid() else ""
         service = ticket_confirm if action == "confirm" else ticket_flag_mismatch
-        service(reference=reference, actor=actor, comment=comment, request_id=request_id)
+        ticket = service(reference=reference, actor=actor, comment=comment, request_id=request_id)
+        if ticket.state == TicketState.AWAITING_APPROVAL:
+            return "request-approval"
+    elif action == "approve":
+        form = CommentForm(request.POST)
+        comment = form.cleaned_data["comment"] if form.is_valid() else ""
+        ticket_approve(reference=reference, actor=actor, comment=comment, request_id=request_id)
+    elif action == "send-back":
+        send_back_form = SendBackForm(request.POST)
+        if not send_back_form.is_valid():
+            raise TicketActionError("invalid_reason")
+        ticket_send_back(
+            reference=reference,
+            actor=actor,
+            reason=send_back_form.cleaned_data["reason"],
+            comment=send_back_form.cleaned_data["comment"],
+            request_id=request_id,
+        )
     elif action == "reject":
         reject_form = RejectForm(request.POST)
         if not reject_form.is_valid():
@@ -441,6 +480,7 @@ def _run_action(request: HttpRequest, reference: str, action: str, actor: Accoun
         )
     else:
         raise Http404
+    return action
 
 
 @staff_required
@@ -451,7 +491,7 @@ def ticket_action(request: HttpRequest, reference: str, action: str) -> HttpResp
         raise Http404
     actor: Account = request.user  # type: ignore[assignment]
     try:
-        _run_action(request, reference, action, actor)
+        done = _run_action(request, reference, action, actor)
     except TicketActionError as exc:
         if exc.code == "empty_note":
             messages.error(request, _("A note cannot be empty."))
@@ -472,7 +512,7 @@ def ticket_action(request: HttpRequest, reference: str, action: str) -> HttpResp
         )
         messages.error(request, ACTION_ERRORS.get(exc.code, _("This action is not possible.")))
     else:
-        messages.success(request, ACTION_DONE[action])
+        messages.success(request, ACTION_DONE[done])
     return redirect("desk_ticket", reference=reference)
 
 

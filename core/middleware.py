@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -11,7 +13,38 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from core.logging import REQUEST_ID
+
 security_log = logging.getLogger("guichet.security")
+
+# What an X-Request-ID from our proxy may look like; anything else is replaced (no log forging).
+REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+
+
+class RequestIdMiddleware:
+    """One id per request: our trusted proxy's X-Request-ID, else a fresh one; echoed back.
+
+    Trusted only when GUICHET_TRUSTED_PROXY_COUNT > 0 (a proxy sets or overwrites the header);
+    with no proxy a client could choose the id, so it is always generated.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        offered = request.META.get("HTTP_X_REQUEST_ID", "")
+        if settings.GUICHET_TRUSTED_PROXY_COUNT > 0 and REQUEST_ID_SHAPE.fullmatch(offered):
+            request_id = offered
+        else:
+            request_id = uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            REQUEST_ID.reset(token)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

@@ -1,5 +1,6 @@
 """Guichet settings: every deploy knob comes from the environment (docs/interfaces.md, README)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -8,6 +9,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from django.utils.translation import gettext_lazy as _
+
+from core.redis_urls import kombu_broker, role_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("GUICHET_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -49,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
+    "core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
@@ -61,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.SessionLifetimeMiddleware",
     "core.middleware.TemporaryPasswordMiddleware",
+    # Last: its process_view runs the view inside a hash slot (after CSRF, auth and the jail).
+    "core.shedding.OverloadSheddingMiddleware",
 ]
 
 ROOT_URLCONF = "desk.urls"
@@ -122,24 +129,45 @@ SILENCED_SYSTEM_CHECKS = (
 )
 
 # --- Cache and background work ---------------------------------------------------------------
+# Three roles, each its own Redis database (or server): the broker (queued tasks), the cache
+# (heartbeat, desk counters) and the limits store (abuse counters). Each defaults to REDIS_URL with
+# its database number + 0, + 1, + 2 (docs/operations.md, "Redis roles"); Sentinel URLs accepted.
 REDIS_URL = env.str("REDIS_URL", default="")
+_broker_url = role_url("broker", explicit=env.str("CELERY_BROKER_URL", default=""), base=REDIS_URL)
+CACHE_URL = role_url("cache", explicit=env.str("CACHE_URL", default=""), base=REDIS_URL)
+GUICHET_LIMITS_URL = role_url(
+    "limits", explicit=env.str("GUICHET_LIMITS_URL", default=""), base=REDIS_URL
+)
 
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "guichet",
-            # A cache that is down must not hang a request: fail fast, the limiter fails closed.
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
+
+def _redis_cache(url: str, prefix: str) -> dict[str, object]:
+    return {
+        "BACKEND": "core.cache.GuichetRedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": prefix,
+        # A cache that is down must not hang a request: fail fast (the limiter's policy applies).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+
+CACHES: dict[str, dict[str, object]] = {
+    "default": (
+        _redis_cache(CACHE_URL, "guichet")
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
+    "limits": (
+        _redis_cache(GUICHET_LIMITS_URL, "guichet-limits")
+        if GUICHET_LIMITS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}
+    ),
+}
+
+# The broker in Guichet's URL syntax ("" = in-process), read by the checks and the probes.
+GUICHET_BROKER_REDIS_URL = _broker_url
+CELERY_BROKER_URL, _broker_sentinel_options = kombu_broker(_broker_url or "memory://localhost/")
 # Without Redis, tasks run in-process right after the transaction commits (make run).
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = not _broker_url
 CELERY_TASK_EAGER_PROPAGATES = False
 # No result backend: task results could otherwise hold data we never want at rest.
 CELERY_TASK_IGNORE_RESULT = True
@@ -157,6 +185,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1800),
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
+    **_broker_sentinel_options,
 }
 # Publishing happens after commit on the request path: give up fast, the outbox sweep retries.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -168,6 +197,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
+# Beat's schedule state lives under var/ (or here), never in the working directory.
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "GUICHET_BEAT_SCHEDULE_FILE", default=str(VAR_DIR / "celerybeat-schedule")
+)
+# Several beats may run for failover: one holds this Redis lock and schedules (desk/beat_lock.py);
+# a standby takes over within this many seconds of the holder's death.
+GUICHET_BEAT_LOCK_SECONDS = env.int("GUICHET_BEAT_LOCK_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {
         "task": "workflows.tasks.outbox_sweep",
@@ -292,6 +328,12 @@ GUICHET_PUBLIC_URL = env.str("GUICHET_PUBLIC_URL", default="http://localhost:800
 GUICHET_TEMP_PASSWORD_TTL = timedelta(hours=env.int("GUICHET_TEMP_PASSWORD_TTL_HOURS", default=24))
 GUICHET_REQUEST_EXPIRY_DAYS = env.int("GUICHET_REQUEST_EXPIRY_DAYS", default=14)
 GUICHET_SECRET_ANSWER_MAX_TRIES = env.int("GUICHET_SECRET_ANSWER_MAX_TRIES", default=3)
+# Four-eyes on confirmations (tickets/four_eyes.py, docs/product.md): `risky` (default) asks a
+# second, different staff member to approve the risky ones only; `all` widens it to every
+# confirmation. It can only widen: the risky ones always need two people.
+GUICHET_FOUR_EYES = env.str("GUICHET_FOUR_EYES", default="risky")
+if GUICHET_FOUR_EYES not in ("risky", "all"):
+    raise ValueError("GUICHET_FOUR_EYES must be 'risky' or 'all'")
 # Lifetime of the link that confirms a self-service e-mail change (sent to the new address).
 GUICHET_EMAIL_CHANGE_LINK_SECONDS = env.int("GUICHET_EMAIL_CHANGE_LINK_SECONDS", default=3600)
 # Form-triggered e-mails per recipient address per hour (docs/product.md §6).
@@ -328,16 +370,12 @@ GUICHET_BUSINESS_HOURS = {
     "opens": env.str("GUICHET_BUSINESS_OPENS", default="09:00"),
     "closes": env.str("GUICHET_BUSINESS_CLOSES", default="18:00"),
 }
-# ISO dates on which the desk is closed; default: French public holidays 2026-2027.
-GUICHET_PUBLIC_HOLIDAYS = env.list(
-    "GUICHET_PUBLIC_HOLIDAYS",
-    default=[
-        "2026-01-01", "2026-04-06", "2026-05-01", "2026-05-08", "2026-05-14", "2026-05-25",
-        "2026-07-14", "2026-08-15", "2026-11-01", "2026-11-11", "2026-12-25",
-        "2027-01-01", "2027-03-29", "2027-05-01", "2027-05-06", "2027-05-08", "2027-05-17",
-        "2027-07-14", "2027-08-15", "2027-11-01", "2027-11-11", "2027-12-25",
-    ],
-)  # fmt: skip
+# Public holidays of this country, every year, from the `holidays` library ("" = none); a
+# subdivision adds regional ones: "57" (Moselle) or "6AE" (Alsace) for Alsace-Moselle.
+GUICHET_HOLIDAYS_COUNTRY = env.str("GUICHET_HOLIDAYS_COUNTRY", default="FR")
+GUICHET_HOLIDAYS_SUBDIV = env.str("GUICHET_HOLIDAYS_SUBDIV", default="")
+# Extra ISO dates on which the desk is closed (bridges, a site closure), on top of the holidays.
+GUICHET_PUBLIC_HOLIDAYS = env.list("GUICHET_PUBLIC_HOLIDAYS", default=[])
 # Target time to a decision per ticket kind, in business hours (a kind left out has no target).
 GUICHET_TARGET_BUSINESS_HOURS = {
     "REG": env.int("GUICHET_TARGET_REG_HOURS", default=16),
@@ -356,6 +394,15 @@ GUICHET_ROLLUP_REFRESH_DAYS = env.int("GUICHET_ROLLUP_REFRESH_DAYS", default=3)
 GUICHET_BROKER_CHECK_ON_WORKER_START = env.bool(
     "GUICHET_BROKER_CHECK_ON_WORKER_START", default=not DEBUG
 )
+# A broker that refuses CONFIG GET (managed Redis): "warn" (default, the worker starts and logs
+# guichet.W001) or "strict" (guichet.E006: refuse, as for an evicting broker).
+GUICHET_BROKER_CONFIG_CHECK = env.str("GUICHET_BROKER_CONFIG_CHECK", default="warn")
+# With DEBUG off, check --deploy and the web and worker processes refuse e-mail to files or the
+# console, an in-process broker, per-process limits (core.checks.deployment_is_safe). A lab may
+# allow each one explicitly; the override is logged at every start.
+GUICHET_ALLOW_UNSAFE_EMAIL = env.bool("GUICHET_ALLOW_UNSAFE_EMAIL", default=False)
+GUICHET_ALLOW_UNSAFE_BROKER = env.bool("GUICHET_ALLOW_UNSAFE_BROKER", default=False)
+GUICHET_ALLOW_UNSAFE_LIMITS = env.bool("GUICHET_ALLOW_UNSAFE_LIMITS", default=False)
 # Fault tests only: lets GUICHET_FAULT_INJECT kill a worker at a named step. Never in production.
 GUICHET_ALLOW_FAULT_INJECTION = env.bool("GUICHET_ALLOW_FAULT_INJECTION", default=False)
 # Pending outbox rows younger than this are left to the after-commit publish, not the sweep.
@@ -366,25 +413,47 @@ GUICHET_OUTBOX_STUCK_MINUTES = env.int("GUICHET_OUTBOX_STUCK_MINUTES", default=1
 # First retry delay after a failed send; doubles per attempt up to an hour.
 GUICHET_OUTBOX_RETRY_BASE_SECONDS = env.int("GUICHET_OUTBOX_RETRY_BASE_SECONDS", default=30)
 
+# --- Overload shedding (docs/operations.md, "Overload") -------------------------------------------
+# Password hashes (Argon2) at once per node; beyond, the forms below answer 503 at once. 0 = off.
+GUICHET_HASH_CONCURRENCY = env.int("GUICHET_HASH_CONCURRENCY", default=os.cpu_count() or 2)
+GUICHET_SHED_DIR = env.str("GUICHET_SHED_DIR", default=str(VAR_DIR / "shed"))
+GUICHET_SHED_RETRY_AFTER_SECONDS = env.int("GUICHET_SHED_RETRY_AFTER_SECONDS", default=5)
+# URL names of the public POSTs that hash (docs/interfaces.md lists the paths).
+GUICHET_SHED_URL_NAMES = env.list(
+    "GUICHET_SHED_URL_NAMES",
+    default=["register", "recover", "support", "login", "email_change", "password_change"],
+)
+
+# --- Metrics (docs/operations.md, "Metrics") ------------------------------------------------------
+# GET /metrics answers a bearer token, or a peer (REMOTE_ADDR) in one of these networks.
+GUICHET_METRICS_TOKEN = env.str("GUICHET_METRICS_TOKEN", default="")
+GUICHET_METRICS_ALLOWED_NETWORKS = env.list(
+    "GUICHET_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"]
+)
+
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "json" (one object per line with the request id: production) or "text" (make run).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "encode_controls": {"()": "core.logging.ControlCharacterFilter"},
+        "request_id": {"()": "core.logging.RequestIdFilter"},
     },
     "formatters": {
         "utc": {
             "()": "core.logging.UTCFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
+        "json": {"()": "core.logging.JSONFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "utc",
-            "filters": ["encode_controls"],
+            "formatter": "json" if LOG_FORMAT == "json" else "utc",
+            "filters": ["encode_controls", "request_id"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

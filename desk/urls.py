@@ -8,6 +8,7 @@ from agentdesk import views as desk_views
 from core import health
 from portal import account_views as member_views
 from portal import views as portal_views
+from supervision import metrics as supervision_metrics
 from supervision import views as supervision_views
 
 urlpatterns = [
@@ -21,6 +22,9 @@ urlpatterns = [
     ),
     path("help/", portal_views.help_page, name="help"),
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", supervision_metrics.metrics, name="metrics"),
     path("login/", member_views.login_view, name="login"),
     path("logout/", member_views.logout_view, name="logout"),
     path("account/", member_views.account_view, name="account"),
@@ -58,7 +62,7 @@ urlpatterns = [
         name="desk_ticket_reveal",
     ),
     re_path(
-        r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes)/$",
+        r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes|approve|send-back)/$",
         desk_views.ticket_action,
         name="desk_ticket_action",
     ),

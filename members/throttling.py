@@ -9,7 +9,10 @@ counters are easier to audit. docs/recovery-and-limits.md lists the figures and 
 
 Failure policy when the cache is unreachable: public forms fail *open* (a submitted request must
 stand, docs/security.md §20, and every request is reviewed by an agent anyway); logins fail *closed*
-(no online guessing while the counters are blind).
+(no online guessing while the counters are blind). A store that answers reads but refuses writes
+(a full `noeviction` Redis) is not "unreachable": existing delays and locks are still enforced from
+what can be read, new failures go uncounted and are logged at ERROR, so a full store never locks
+every member out (docs/operations.md, "Redis roles": give the limits store an evicting policy).
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 from django.http import HttpRequest
+from django.utils.connection import ConnectionProxy
+
+from core.metrics import LIMITS_HIT, LOGIN_FAILURES, LOGIN_LOCKS
 
 logger = logging.getLogger("guichet.security")
+
+# The limits store: its own Redis database (GUICHET_LIMITS_URL), so a cache flush or a full broker
+# never touches the counters (docs/operations.md, "Redis roles").
+cache: BaseCache = ConnectionProxy(caches, "limits")  # type: ignore[assignment]
 
 HOUR = 3600
 MINUTE = 60
@@ -95,10 +105,13 @@ def _window_key(scope: str, value: str, window: int) -> str:
 def rate_exceeded(*, scope: str, value: str, limit: int, window: int = HOUR) -> bool:
     """Count one hit of `value` in a fixed window; True once the hits exceed `limit` (fail open)."""
     try:
-        return _incr(_window_key(scope, value, window), window + 60) > limit
+        exceeded = _incr(_window_key(scope, value, window), window + 60) > limit
     except CacheUnavailable as exc:
         logger.warning("rate limiter unavailable scope=%s error=%s: letting through", scope, exc)
         return False
+    if exceeded:
+        LIMITS_HIT.labels(scope).inc()
+    return exceeded
 
 
 def submission_ip_exceeded(request: HttpRequest) -> bool:
@@ -213,6 +226,7 @@ def login_failure_record(*, portal: str, username: str, ip: str | None = None) -
     """Count one failure for the username (and the IP); the counter lives LOCK seconds."""
     count_key, time_key = _account_keys(portal, username)
     lock = settings.GUICHET_LOGIN_LOCK_SECONDS
+    LOGIN_FAILURES.labels(portal).inc()
     try:
         failures = _incr(count_key, lock)
         cache.touch(count_key, lock)  # consecutive failures: forgotten `lock` s after the last
@@ -220,10 +234,11 @@ def login_failure_record(*, portal: str, username: str, ip: str | None = None) -
         if ip is not None:
             _incr(_ip_key(ip), HOUR + 60)
     except Exception as exc:
-        logger.warning("login limiter unavailable (%s): failure not counted", type(exc).__name__)
+        logger.error("login limiter cannot write (%s): failure not counted", type(exc).__name__)
         return 0
     if failures == settings.GUICHET_LOGIN_FAILURES_BEFORE_LOCK:
         logger.warning("login locked for %ss key=%s", lock, count_key)
+        LOGIN_LOCKS.labels(portal).inc()
     return failures
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Func, Q, QuerySet
+from django.db.models import Aggregate, Count, F, FloatField, Func, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
@@ -96,6 +96,9 @@ class Backlog:
     over_target_total: int
     stale_claims: int
     oldest: list[Ticket] = field(default_factory=list)
+    # Four-eyes: risky confirmations waiting for a second person, and since when the oldest.
+    awaiting_approval: int = 0
+    approval_waiting_since: dt.datetime | None = None
 
 
 def backlog(*, now: dt.datetime) -> Backlog:
@@ -118,6 +121,7 @@ def backlog(*, now: dt.datetime) -> Backlog:
             n=Count("id"),
             over=Count("id", filter=over_q),
             stale=Count("id", filter=Q(assignee__isnull=False, claimed_at__lt=stale_before)),
+            approval_since=Min("approval_requested_at"),
             **bucket_filters,
         )
         .order_by()
@@ -127,8 +131,11 @@ def backlog(*, now: dt.datetime) -> Backlog:
     ages = dict.fromkeys(bucket_filters, 0)
     over: dict[str, int] = defaultdict(int)
     stale = 0
+    approval_since: list[dt.datetime] = []
     for row in grouped:
         counts[row["state"], row["kind"]] += row["n"]
+        if row["state"] == TicketState.AWAITING_APPROVAL and row["approval_since"] is not None:
+            approval_since.append(row["approval_since"])
         over[row["kind"]] += row["over"]
         stale += row["stale"]
         for key in ages:
@@ -164,6 +171,8 @@ def backlog(*, now: dt.datetime) -> Backlog:
         over_target_total=sum(over.values()),
         stale_claims=stale,
         oldest=oldest,
+        awaiting_approval=sum(counts[TicketState.AWAITING_APPROVAL, kind] for kind, _l in kinds),
+        approval_waiting_since=min(approval_since, default=None),
     )
 
 

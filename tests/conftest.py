@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
 from members.models import Account
@@ -66,8 +66,9 @@ def member_client(member_account: Account) -> Client:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Abuse-limit counters live in the cache: every test starts with none spent."""
+    """Abuse-limit counters live in the limits store: every test starts with none spent."""
     cache.clear()
+    caches["limits"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,7 @@ class MemberAccountFactory(factory.django.DjangoModelFactory):
 
 def ensure_staff_groups() -> None:
     """Put back what migrations made and a transactional flush removed: content types,
-    permissions and the `agents` / `supervisors` groups of tickets' data migration (idempotent)."""
+    permissions and the `agents` / `supervisors` groups of tickets' data migrations (idempotent)."""
     from django.apps import apps
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Permission
@@ -63,9 +63,11 @@ def ensure_staff_groups() -> None:
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
     migration = importlib.import_module("tickets.migrations.0002_groups")
+    four_eyes = importlib.import_module("tickets.migrations.0009_four_eyes_approval")
     for name, perms in (
         ("agents", migration.AGENT_PERMISSIONS),
         ("supervisors", migration.SUPERVISOR_PERMISSIONS),
+        *four_eyes.APPROVER_PERMISSIONS.items(),
     ):
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.add(

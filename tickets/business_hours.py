@@ -7,15 +7,50 @@ that share a tzinfo as naive wall-clock times, which would be an hour off across
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays as holidays_lib
 from django.conf import settings
 
 UTC = dt.UTC
 # Walking further than this finds no opening hours: the calendar has none (all days closed).
 MAX_DAYS_SCANNED = 3 * 366
+
+
+class ClosedDays(Container[dt.date]):
+    """A country's public holidays for any year (the `holidays` library) plus extra dates.
+
+    `subdiv` selects regional holidays: for France "57" (Moselle) or "6AE" (Alsace) add Good
+    Friday and St Stephen's Day (Alsace-Moselle's local law).
+    """
+
+    def __init__(self, country: str, subdiv: str, extra: frozenset[dt.date]) -> None:
+        self.key = (country, subdiv, extra)
+        self.extra = extra
+        self.public: Any = (
+            holidays_lib.country_holidays(country, subdiv=subdiv or None) if country else None
+        )
+
+    def __contains__(self, day: object) -> bool:
+        if day in self.extra:
+            return True
+        return self.public is not None and isinstance(day, dt.date) and day in self.public
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClosedDays) and other.key == self.key
+
+
+@lru_cache(maxsize=8)
+def closed_days(country: str, subdiv: str, extra: frozenset[dt.date]) -> ClosedDays:
+    """One ClosedDays per configuration: the library's per-year tables are computed once."""
+    return ClosedDays(country, subdiv, extra)
 
 
 @dataclass(frozen=True)
@@ -26,18 +61,23 @@ class BusinessCalendar:
     weekdays: frozenset[int]
     opens: dt.time
     closes: dt.time
-    holidays: frozenset[dt.date]
+    holidays: Container[dt.date]
 
     @classmethod
     def from_settings(cls) -> BusinessCalendar:
-        """The calendar in `GUICHET_BUSINESS_HOURS` and `GUICHET_PUBLIC_HOLIDAYS`."""
+        """The calendar in `GUICHET_BUSINESS_HOURS`, the country's public holidays
+        (`GUICHET_HOLIDAYS_COUNTRY`, `GUICHET_HOLIDAYS_SUBDIV`) and `GUICHET_PUBLIC_HOLIDAYS`."""
         conf = settings.GUICHET_BUSINESS_HOURS
         return cls(
             tz=ZoneInfo(conf["timezone"]),
             weekdays=frozenset(int(d) for d in conf["weekdays"]),
             opens=dt.time.fromisoformat(conf["opens"]),
             closes=dt.time.fromisoformat(conf["closes"]),
-            holidays=frozenset(dt.date.fromisoformat(d) for d in settings.GUICHET_PUBLIC_HOLIDAYS),
+            holidays=closed_days(
+                settings.GUICHET_HOLIDAYS_COUNTRY,
+                settings.GUICHET_HOLIDAYS_SUBDIV,
+                frozenset(dt.date.fromisoformat(d) for d in settings.GUICHET_PUBLIC_HOLIDAYS),
+            ),
         )
 
     def is_open_day(self, day: dt.date) -> bool:

@@ -7,7 +7,9 @@
     tickets = filterset.qs  # filtered, NOT ordered: order it (e.g. "created_at", "id") yourself
 
 Parameters (all optional, bad values are ignored and reported on `filterset.form`):
-- `queue`: `open` (default), `mine`, `unassigned`, `mismatch`, `decided_today`, `all`;
+- `queue`: `open` (default), `mine`, `unassigned`, `mismatch`, `my_approval` (risky
+  confirmations someone else asked for, for an approver), `approval` (all of them),
+  `decided_today`, `all`;
   with a search (`q`) and no queue given, `all`.
 - `q`: a reference (`REG-…`), a member ID or NIR (any digit), an e-mail (has `@`), or a name:
   accent- and case-insensitive prefix of the last name, `last, first` for both, or
@@ -38,6 +40,7 @@ from members.models import Member
 from members.names import normalise_name
 from members.nir import normalise_nir
 from tickets.business_hours import over_target_cutoffs
+from tickets.four_eyes import may_approve_any
 from tickets.models import (
     OPEN_STATES,
     REFERENCE_REGEX,
@@ -53,6 +56,8 @@ QUEUE_CHOICES = [
     ("mine", _("My tickets")),
     ("unassigned", _("Unassigned")),
     ("mismatch", _("Identity mismatches")),
+    ("my_approval", _("Awaiting my approval")),
+    ("approval", _("Awaiting approval")),
     (QUEUE_OPEN, _("All open")),
     ("decided_today", _("Decided today")),
     ("all", _("All tickets")),
@@ -217,6 +222,15 @@ class TicketFilter(django_filters.FilterSet):
         if value == "mismatch":
             # ticket_open_queue_idx (state, created_at, id)
             return queryset.filter(state=TicketState.IDENTITY_MISMATCH)
+        if value in ("approval", "my_approval"):
+            # ticket_open_queue_idx (state, created_at, id)
+            queryset = queryset.filter(state=TicketState.AWAITING_APPROVAL)
+            if value == "my_approval":
+                user = getattr(self.request, "user", None)
+                if user is None or not user.is_authenticated or not may_approve_any(user):
+                    return queryset.none()
+                queryset = queryset.exclude(approval_requested_by_id=user.pk)
+            return queryset
         if value == QUEUE_OPEN:
             # ticket_open_cover_idx (created_at, id) WHERE open
             return queryset.filter(state__in=OPEN_STATES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import models
@@ -13,9 +13,12 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from members.names import normalise_name
+
+if TYPE_CHECKING:
+    from members.models import Account
 
 # Crockford base32: no I, L, O, U (docs/interfaces.md).
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -40,11 +43,15 @@ class Channel(models.TextChoices):
 class TicketState(models.TextChoices):
     PENDING = "pending", _("Pending")
     IDENTITY_MISMATCH = "identity_mismatch", _("Identity mismatch")
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
     CONFIRMED = "confirmed", _("Confirmed")
     REJECTED = "rejected", _("Rejected")
 
 
-OPEN_STATES = (TicketState.PENDING, TicketState.IDENTITY_MISMATCH)
+# Waiting for an agent's decision: confirm, reject or flag.
+DECIDABLE_STATES = (TicketState.PENDING, TicketState.IDENTITY_MISMATCH)
+# Not decided yet: the queues, the backlog and the expiry rule cover all of these.
+OPEN_STATES = (*DECIDABLE_STATES, TicketState.AWAITING_APPROVAL)
 
 
 class MatchResult(models.TextChoices):
@@ -70,6 +77,16 @@ class RejectionReason(models.TextChoices):
     OTHER = "other", _("Other (see comment)")
 
 
+class SendBackReason(models.TextChoices):
+    """Why an approver sends a risky confirmation back to the desk (four-eyes)."""
+
+    IDENTITY_DOUBT = "identity_doubt", _("The identity is not established enough")
+    WRONG_OUTCOME = "wrong_outcome", _("The outcome is not the right one")
+    MISSING_INFORMATION = "missing_information", _("Information is missing")
+    SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
+    OTHER = "other", _("Other (see comment)")
+
+
 def new_reference(kind: str) -> str:
     """A reference members can quote: kind, dash, 8 Crockford base32 characters (40 bits)."""
     body = "".join(secrets.choice(CROCKFORD_ALPHABET) for _ in range(8))
@@ -79,6 +96,14 @@ def new_reference(kind: str) -> str:
 def system_only(instance: object, user: object) -> bool:
     """Permission of the transitions only the system runs (intake check, expiry): no person."""
     return False
+
+
+def four_eyes_approver(instance: object, user: object) -> bool:
+    """Permission of `approve` and `send_back`: an approver who is not the maker."""
+    from tickets.four_eyes import may_approve
+
+    # django_fsm calls it with this Ticket and the acting account.
+    return may_approve(cast("Ticket", instance), cast("Account", user))
 
 
 class TicketQuerySet(models.QuerySet["Ticket"]):
@@ -160,6 +185,17 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         related_name="+",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Four-eyes (tickets/four_eyes.py): who asked for the approval, when, why, from which state.
+    approval_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    approval_requested_at = models.DateTimeField(null=True, blank=True)
+    approval_reasons = models.JSONField(default=list, blank=True)
+    approval_from_state = models.CharField(max_length=20, blank=True, default="")
     rejection_reason = models.CharField(
         max_length=32, choices=RejectionReason.choices, blank=True, default=""
     )
@@ -179,6 +215,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             ("claim_ticket", _("Can claim and release tickets")),
             ("take_over_ticket", _("Can take over a ticket claimed by someone else")),
             ("view_supervision", _("Can see the supervisors' views")),
+            ("approve_ticket", _("Can approve or send back another's risky confirmation")),
         ]
         indexes = [
             # Queues: open tickets oldest first, by state (partial: decided tickets are most rows).
@@ -280,6 +317,17 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         """Confirmation needs a registry member to act on."""
         return self.member_id is not None
 
+    def needs_no_second_person(self) -> bool:
+        """Four-eyes: a risky confirmation cannot be made by one person (tickets.four_eyes)."""
+        from tickets.four_eyes import needs_approval
+
+        return not needs_approval(self)
+
+    def needs_a_second_person(self) -> bool:
+        from tickets.four_eyes import needs_approval
+
+        return needs_approval(self)
+
     # --- transitions: they change in-memory fields only; services save and record -------------
     @transition(
         field=state,
@@ -314,10 +362,10 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=list(OPEN_STATES),
+        source=list(DECIDABLE_STATES),
         target=TicketState.CONFIRMED,
         # django_fsm types conditions as Callable[[Model], bool]; it calls them with this Ticket.
-        conditions=[has_registry_member],  # type: ignore[list-item]
+        conditions=[has_registry_member, needs_no_second_person],  # type: ignore[list-item]
         permission="tickets.decide_ticket",
     )
     def confirm(self) -> None:
@@ -327,7 +375,57 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=list(OPEN_STATES),
+        source=list(DECIDABLE_STATES),
+        target=TicketState.AWAITING_APPROVAL,
+        conditions=[has_registry_member, needs_a_second_person],  # type: ignore[list-item]
+        permission="tickets.decide_ticket",
+    )
+    def request_approval(self, maker: Account, reasons: list[str]) -> None:
+        """A risky confirmation: recorded, nothing carried out until someone else approves."""
+        self.approval_from_state = self.state
+        self.approval_requested_by = maker
+        self.approval_requested_at = timezone.now()
+        self.approval_reasons = list(reasons)
+
+    @transition(
+        field=state,
+        source=TicketState.AWAITING_APPROVAL,
+        target=TicketState.CONFIRMED,
+        conditions=[has_registry_member],  # type: ignore[list-item]
+        permission=four_eyes_approver,
+    )
+    def approve(self, approver: Account) -> None:
+        """A second, different staff member approves: the confirmation is carried out."""
+        from tickets.four_eyes import is_maker
+
+        if is_maker(self, approver):  # the permission says so too; never rely on one check
+            raise PermissionError("the maker of a confirmation cannot approve it")
+        self.decided_by = approver
+        self.decided_at = timezone.now()
+        self.rejection_reason = ""
+
+    @transition(
+        field=state,
+        source=TicketState.AWAITING_APPROVAL,
+        target=RETURN_VALUE(*DECIDABLE_STATES),
+        permission=four_eyes_approver,
+    )
+    def send_back(self, approver: Account) -> str:
+        """The approver refuses: the ticket goes back to the state it was confirmed from."""
+        from tickets.four_eyes import is_maker
+
+        if is_maker(self, approver):
+            raise PermissionError("the maker of a confirmation cannot send it back")
+        back = self.approval_from_state or TicketState.PENDING
+        self.approval_requested_by = None
+        self.approval_requested_at = None
+        self.approval_reasons = []
+        self.approval_from_state = ""
+        return back
+
+    @transition(
+        field=state,
+        source=list(DECIDABLE_STATES),
         target=TicketState.REJECTED,
         permission="tickets.decide_ticket",
     )

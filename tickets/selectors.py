@@ -163,7 +163,9 @@ def keyset_page(
 def ticket_for_desk(*, reference: str) -> Ticket:
     """The ticket with its member, the member's account and coverages, and the people on it."""
     ticket: Ticket = (
-        Ticket.objects.select_related("member__account", "assignee", "decided_by", "created_by")
+        Ticket.objects.select_related(
+            "member__account", "assignee", "decided_by", "created_by", "approval_requested_by"
+        )
         .prefetch_related(Prefetch("member__coverages", queryset=Coverage.objects.order_by("kind")))
         .get(reference=reference)
     )

@@ -10,7 +10,9 @@ from django_fsm import can_proceed, has_transition_perm
 
 from members.models import Account
 from tickets.claims import CLAIM_PERMISSION, TAKE_OVER_PERMISSION, claim_blocks
+from tickets.four_eyes import is_maker
 from tickets.models import (
+    DECIDABLE_STATES,
     ActorKind,
     EventKind,
     Ticket,
@@ -212,8 +214,21 @@ def ticket_note(*, reference: str, actor: Account, body: str, request_id: str = 
 
 def ticket_check_decidable(*, ticket: Ticket, actor: Account) -> None:
     """Raise unless `actor` may decide this (locked) ticket now."""
-    if ticket.state not in (TicketState.PENDING, TicketState.IDENTITY_MISMATCH):
+    if ticket.state == TicketState.AWAITING_APPROVAL:
+        raise TicketActionError("awaiting_approval")
+    if ticket.state not in DECIDABLE_STATES:
         raise TicketActionError("already_decided")
+    _check_claim_allows(ticket, actor)
+
+
+def ticket_check_approvable(*, ticket: Ticket, actor: Account) -> None:
+    """Raise unless `actor` may approve or send back this (locked) ticket now (four-eyes)."""
+    if ticket.state != TicketState.AWAITING_APPROVAL:
+        raise TicketActionError(
+            "already_decided" if not ticket.is_open else "not_awaiting_approval"
+        )
+    if is_maker(ticket, actor):
+        raise TicketActionError("own_confirmation")
     _check_claim_allows(ticket, actor)
 
 

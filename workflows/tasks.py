@@ -11,7 +11,7 @@ from celery.signals import worker_init
 from django.conf import settings
 from django.core.cache import cache
 
-from core.checks import broker_is_safe
+from core.checks import broker_is_safe, unsafe_start_refusals
 from core.health import HEARTBEAT_KEY
 from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
@@ -24,14 +24,20 @@ logger = logging.getLogger(__name__)
 
 @worker_init.connect
 def broker_check_on_worker_start(**kwargs: Any) -> None:
-    """Refuse to start a worker on an unsafe Redis (docs/security.md §23); off only with DEBUG."""
-    if not getattr(settings, "GUICHET_BROKER_CHECK_ON_WORKER_START", not settings.DEBUG):
-        return
-    errors = broker_is_safe()
-    if errors:
+    """Refuse to start a worker on an unsafe Redis (docs/security.md §23), or with e-mail to files,
+    per-process limits (core.checks.deployment_is_safe); both off with DEBUG."""
+    refused = unsafe_start_refusals()
+    if getattr(settings, "GUICHET_BROKER_CHECK_ON_WORKER_START", not settings.DEBUG):
+        messages = broker_is_safe()
+        for warning in messages:
+            if not warning.is_serious():
+                logger.warning(
+                    "broker check: %s: %s %s", warning.id, warning.msg, warning.hint or ""
+                )
+        refused += [f"{m.id}: {m.msg}" for m in messages if m.is_serious()]
+    if refused:
         # Celery logs and swallows exceptions raised by signal handlers: exit instead (EX_CONFIG).
-        summary = "; ".join(f"{e.id}: {e.msg}" for e in errors)
-        logger.critical("worker refuses to start: %s", summary)
+        logger.critical("worker refuses to start: %s", "; ".join(refused))
         raise SystemExit(78)
 
 

@@ -164,6 +164,7 @@ class TestFilters:
             "closes": "23:59:59.999999",
         },
         GUICHET_PUBLIC_HOLIDAYS=[],
+        GUICHET_HOLIDAYS_COUNTRY="",
     )
     def test_over_target_time_is_per_kind(self) -> None:
         now = timezone.now()

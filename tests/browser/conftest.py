@@ -6,7 +6,6 @@ Every test under tests/browser is marked `browser`. Chromium is never downloaded
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
 from members.models import Account
@@ -75,30 +74,25 @@ def browser_site(transactional_db: None, settings: Any) -> Iterator[None]:
     settings.CSRF_COOKIE_SECURE = False
     settings.SESSION_COOKIE_NAME = "sessionid"
     settings.CSRF_COOKIE_NAME = "csrftoken"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CACHES = {
+        alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": alias}
+        for alias in ("default", "limits")
+    }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     from desk.celery import app
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     cache.clear()
+    caches["limits"].clear()
     yield
     app.conf.task_always_eager = eager
 
 
 def _restore_staff_groups() -> None:
-    from django.contrib.auth.models import Group, Permission
+    from tests.factories import ensure_staff_groups
 
-    migration = importlib.import_module("tickets.migrations.0002_groups")
-    for name, perms in (
-        ("agents", migration.AGENT_PERMISSIONS),
-        ("supervisors", migration.SUPERVISOR_PERMISSIONS),
-    ):
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in perms:
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    ensure_staff_groups()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory, TicketFactory
@@ -34,6 +35,7 @@ class World:
     agent: Account
     supervisor: Account
     ticket: Ticket
+    awaiting: Ticket  # a risky confirmation the agent asked for (four-eyes)
 
 
 @pytest.fixture
@@ -44,12 +46,22 @@ def world(db: None) -> World:
     )
     # A ticket whose typed name differs from the registry: the desk highlights the difference.
     ticket = TicketFactory(submitted_last_name="Martine", match_result="mismatch")
+    agent = StaffFactory(username="alice")
+    awaiting = TicketFactory(
+        channel="phone",
+        state="awaiting_approval",
+        approval_requested_by=agent,
+        approval_requested_at=timezone.now(),
+        approval_reasons=["staff_typed"],
+        approval_from_state="pending",
+    )
     return World(
         member=member,
         temporary=temporary,
-        agent=StaffFactory(username="alice"),
+        agent=agent,
         supervisor=StaffFactory(username="sam", groups=["supervisors", "agents"]),
         ticket=ticket,
+        awaiting=awaiting,
     )
 
 
@@ -80,6 +92,9 @@ PAGES: list[Page] = [
     ("supervisor", "queue", lambda w: "/desk/supervisor/queue/", 200),
     ("supervisor", "audit", lambda w: "/desk/supervisor/audit/", 200),
     ("supervisor", "ticket", lambda w: f"/desk/tickets/{w.ticket.reference}/", 200),
+    ("agent", "awaiting-own", lambda w: f"/desk/tickets/{w.awaiting.reference}/", 200),
+    ("supervisor", "approval-queue", lambda w: "/desk/?queue=my_approval", 200),
+    ("supervisor", "awaiting", lambda w: f"/desk/tickets/{w.awaiting.reference}/", 200),
 ]
 
 # Forms sent empty, so the error summary and the field errors are checked too.

@@ -1,4 +1,5 @@
-"""An agent finds an identity mismatch, compares, rejects; another confirms; the e-mails arrive.
+"""An agent finds an identity mismatch, compares, rejects; another confirms, a supervisor approves
+(four-eyes); the e-mails arrive.
 
 Debian's chromium through Playwright against pytest-django's live server. The real-services
 harness (SMTP sink, Celery worker) lives under tests/integration and its fixtures do not reach
@@ -55,6 +56,7 @@ def test_reject_one_mismatch_confirm_another_and_the_member_is_told(
     require_services()
     StaffFactory(username="alice")
     StaffFactory(username="bob")
+    StaffFactory(username="sam", groups=["supervisors", "agents"])
     fraud = _submit(MemberFactory(last_name="Lefèvre").member_number, "Lefevbre", "x@example.org")
     typo = _submit(MemberFactory(last_name="Martin").member_number, "Martinn", "zoe@example.org")
     assert {fraud.state, typo.state} == {TicketState.IDENTITY_MISMATCH}
@@ -79,13 +81,26 @@ def test_reject_one_mismatch_confirm_another_and_the_member_is_told(
     bob.fill("#id_q", "martin")
     bob.keyboard.press("Enter")
     bob.get_by_role("link", name=typo.reference).click()
-    bob.get_by_role("button", name="Confirm identity and carry out").click()
-    assert bob.get_by_text("Confirmed: the outcome is on its way").is_visible()
+    # Confirming a mismatch is risky (four-eyes): recorded, nothing sent until a second person.
+    bob.get_by_role("button", name="Confirm identity and ask for approval").click()
+    assert bob.get_by_text("needs a second staff member's approval", exact=False).first.is_visible()
+    typo.refresh_from_db()
+    assert typo.state == TicketState.AWAITING_APPROVAL
+    assert {message.to[0] for message in mail.outbox} == {"x@example.org"}
+
+    sam = new_page("en")
+    _log_in(sam, "sam")
+    sam.goto("/desk/?queue=my_approval")
+    sam.get_by_role("link", name=typo.reference).click()
+    assert sam.get_by_text("Confirmation asked for by bob", exact=False).is_visible()
+    sam.get_by_role("button", name="Approve and carry out").click()
+    assert sam.get_by_text("Approved: the outcome is on its way").is_visible()
 
     fraud.refresh_from_db()
     typo.refresh_from_db()
     assert fraud.state == TicketState.REJECTED and fraud.decided_by.username == "alice"
-    assert typo.state == TicketState.CONFIRMED and typo.decided_by.username == "bob"
+    assert typo.state == TicketState.CONFIRMED and typo.decided_by.username == "sam"
+    assert typo.approval_requested_by.username == "bob"
     by_recipient = {message.to[0]: message for message in mail.outbox}
     assert set(by_recipient) == {"x@example.org", "zoe@example.org"}
     credentials = by_recipient["zoe@example.org"].body

@@ -26,7 +26,7 @@ def _no_heartbeat() -> Iterator[None]:
     cache.delete(HEARTBEAT_KEY)
 
 
-@override_settings(REDIS_URL="")
+@override_settings(GUICHET_BROKER_REDIS_URL="")
 def test_without_redis_it_is_healthy_in_process(client: Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -57,7 +57,7 @@ def test_a_failing_query_gives_503(client: Client) -> None:
         assert client.get("/healthz").status_code == 503
 
 
-@override_settings(REDIS_URL=DEAD_REDIS)
+@override_settings(GUICHET_BROKER_REDIS_URL=DEAD_REDIS)
 def test_an_unreachable_broker_gives_503(client: Client) -> None:
     cache.set(HEARTBEAT_KEY, time.time())
     started = time.monotonic()
@@ -67,7 +67,7 @@ def test_an_unreachable_broker_gives_503(client: Client) -> None:
     assert response.json()["checks"]["broker"] == "down"
 
 
-@override_settings(REDIS_URL=DEAD_REDIS, GUICHET_WORKER_HEARTBEAT_MAX_AGE=120)
+@override_settings(GUICHET_BROKER_REDIS_URL=DEAD_REDIS, GUICHET_WORKER_HEARTBEAT_MAX_AGE=120)
 @pytest.mark.parametrize(
     ("beat", "status", "worker"),
     [

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
 from tests.factories import MemberAccountFactory, TicketFactory
@@ -21,6 +21,7 @@ WRONG_KEY_NIR = "1 50 01 75 056 001 00"
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> None:
     cache.clear()
+    caches["limits"].clear()
 
 
 def registration(**overrides: Any) -> dict[str, Any]:

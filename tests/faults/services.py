@@ -121,3 +121,27 @@ def private_redis(args: list[str] | None = None) -> Iterator[PrivateRedis]:
             yield server
         finally:
             server.stop()
+
+
+@contextmanager
+def private_sentinel(master: PrivateRedis, service: str = "guichet") -> Iterator[int]:
+    """A Redis Sentinel on a spare port watching `master` as `service`; yields its port."""
+    binary = require_binary("redis-server")
+    with tempfile.TemporaryDirectory(prefix="guichet-sentinel-") as directory:
+        port = free_port()
+        config = Path(directory) / "sentinel.conf"
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+            f"sentinel monitor {service} 127.0.0.1 {master.port} 1\n"
+        )
+        process = subprocess.Popen(
+            [binary, str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(port)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

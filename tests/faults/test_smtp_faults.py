@@ -206,8 +206,10 @@ def test_a_mail_server_slower_than_the_lease_still_gets_one_email(
     smtp.behaviour = Behaviour(delay=6.0)
     env = {**FAST_RETRIES, "EMAIL_URL": smtp.url, "GUICHET_OUTBOX_LEASE_SECONDS": "2"}
     try:
-        celery_worker_factory("slow-smtp-1", env=env, bouncer=bouncer)
-        celery_worker_factory("slow-smtp-2", env=env, beat=False, bouncer=bouncer)
+        workers = [
+            celery_worker_factory("slow-smtp-1", env=env, bouncer=bouncer),
+            celery_worker_factory("slow-smtp-2", env=env, beat=False, bouncer=bouncer),
+        ]
         message = confirmed_credentials("slow.server@example.org")
         wait_for(lambda: smtp.attempts >= 1, 30, "the slow DATA")
         time.sleep(3)  # past the 2 s lease, and the 1 s sweep: the sender renewed it meanwhile
@@ -230,5 +232,7 @@ def test_a_mail_server_slower_than_the_lease_still_gets_one_email(
         account = Account.objects.get(member=message.ticket.member)
         assert account.check_password(temporary_password_in(delivered[0]))
         assert len(history(message.ticket_id, "sent")) == 1
+        logs = "".join(worker.log_text() for worker in workers)
+        assert "lost its lease" not in logs and "lease renewal failed" not in logs
     finally:
         smtp.stop()

@@ -76,14 +76,19 @@ def _fresh_cache() -> None:
     """Overrides tests/conftest.py's `cache.clear()`: with Redis that is FLUSHDB, which would wipe
     the broker's queues and bindings under the running worker. Only the cache's own keys go (the
     worker heartbeat stays), so every test still starts with no abuse-limit counter spent."""
-    import redis
     from django.conf import settings
 
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    for key in client.scan_iter(match=f"{prefix}:*", count=500):
-        if not key.endswith(b":worker-heartbeat"):
-            client.delete(key)
+    from core.redis_urls import redis_client
+
+    for alias in ("default", "limits"):
+        config = settings.CACHES[alias]
+        if not str(config["BACKEND"]).endswith("RedisCache"):
+            continue
+        prefix = config.get("KEY_PREFIX", "")
+        client = redis_client(str(config["LOCATION"]))
+        for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            if not key.endswith(b":worker-heartbeat"):
+                client.delete(key)
 
 
 @pytest.fixture(autouse=True)

@@ -832,8 +832,8 @@ def scan_redis(secrets: list[str], report: ScanReport, url: str) -> None:
 
 
 def scan_logs(secrets: list[str], report: ScanReport, paths: Iterable[Path]) -> None:
-    """Every line of the given log files."""
-    lines = 0
+    """Every line of the given log files; a JSON line is also read decoded (its escapes undone)."""
+    lines = json_lines = 0
     for path in paths:
         if not Path(path).exists():
             continue
@@ -841,7 +841,17 @@ def scan_logs(secrets: list[str], report: ScanReport, paths: Iterable[Path]) -> 
             lines += 1
             for secret in _match(line, secrets):
                 report.add(secret, f"log:{Path(path).name}:{number}")
+            if line.startswith(b"{"):
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                json_lines += 1
+                decoded = "\n".join(str(v) for v in entry.values()).encode("utf-8", "replace")
+                for secret in _match(decoded, secrets):
+                    report.add(secret, f"log:{Path(path).name}:{number} (json)")
     report.scanned["log_lines"] = lines
+    report.scanned["json_log_lines"] = json_lines
 
 
 def secrets_scan(
@@ -853,7 +863,14 @@ def secrets_scan(
     report = ScanReport()
     scan_database(wanted, report)
     if redis_url:
+        # The broker's db, and the cache's and the limits store's (core.redis_urls roles).
+        from django.conf import settings
+
         scan_redis(wanted, report, redis_url)
+        for alias in ("default", "limits"):
+            location = str(settings.CACHES[alias].get("LOCATION", ""))
+            if location.startswith("redis://") and location != redis_url:
+                scan_redis(wanted, report, location)
     scan_logs(wanted, report, log_paths)
     return report
 

@@ -18,6 +18,7 @@ from tests.integration.harness import (
 )
 from tests.integration.steps import REFERENCE_IN_PATH, desk_action, desk_login, member_login
 from tickets.models import Ticket, TicketState
+from workflows.models import EmailTemplate, OutboxMessage
 
 NEW_PASSWORD = "Copper meadow lanterns 58"
 OLD_PASSWORD = "an old member passphrase"
@@ -119,6 +120,16 @@ def test_a_right_secret_answer_sends_codes_to_the_new_address_and_tells_the_old(
     desk = live_app.client()
     desk_login(desk, "agent-rec2", "staff password 123")
     desk_action(desk, reference, "confirm")
+    # Codes to an address not on file: four-eyes. Nothing is sent until a second person approves.
+    assert Ticket.objects.get(reference=reference).state == TicketState.AWAITING_APPROVAL
+    assert not OutboxMessage.objects.filter(
+        ticket__reference=reference, template=EmailTemplate.CREDENTIALS
+    ).exists()
+    StaffFactory(username="sup-rec2", groups=["supervisors", "agents"])
+    approver = live_app.client()
+    desk_login(approver, "sup-rec2", "staff password 123")
+    desk_action(approver, reference, "approve")
+    assert Ticket.objects.get(reference=reference).state == TicketState.CONFIRMED
     codes = smtp_sink.wait_for(lambda m: outbox_template_of(m) == "credentials")
     assert codes["To"] == "helene.new@example.net"
     told = smtp_sink.wait_for(lambda m: outbox_template_of(m) == "email_changed_old")

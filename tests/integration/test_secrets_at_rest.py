@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import re
 
 from members.secret_answers import normalise_secret_answer
 from tests.factories import MemberFactory, StaffFactory
@@ -75,7 +77,8 @@ def test_no_secret_is_at_rest_in_the_database_the_broker_or_the_logs(
     )
     assert changed.path == "/account/"
     wait_outbox_idle()
-    assert " DEBUG " in celery_worker.log_text(), "the worker must log at DEBUG for this test"
+    worker_text = celery_worker.log_text()
+    assert '"level": "DEBUG"' in worker_text, "the worker must log at DEBUG (JSON) for this test"
 
     report = secrets_scan(
         [
@@ -99,3 +102,11 @@ def test_no_secret_is_at_rest_in_the_database_the_broker_or_the_logs(
     assert any(w.startswith(worker_log) for w in report.where("(credentials) sent"))
     assert any(w.startswith("log:test-process.log") for w in report.where("member login ok"))
     assert report.scanned["db_tables"] > 10 and report.scanned["db_rows"] > 0
+    assert report.scanned["json_log_lines"] > 0  # the worker's JSON lines were read decoded
+    # The worker's lines carry the request id of the web request that queued the task.
+    sent = [
+        json.loads(line)
+        for line in worker_text.splitlines()
+        if line.startswith("{") and "(credentials) sent" in line
+    ]
+    assert sent and re.fullmatch(r"[0-9a-f]{32}", sent[0]["request_id"]), sent

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -79,6 +79,7 @@ def what_the_member_sees(
 ) -> tuple[dict[str, Any], Ticket]:
     """Submit once; everything the submitter gets back, with the case's own values masked."""
     cache.clear()
+    caches["limits"].clear()
     mail.outbox.clear()
     with capture(execute=True), CaptureQueriesContext(connection) as queries:
         posted = client.post(path, data)

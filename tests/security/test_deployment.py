@@ -37,6 +37,7 @@ def _production_env(redis_url: str) -> dict[str, str]:
         CSRF_TRUSTED_ORIGINS="https://guichet.example.org",
         REDIS_URL=redis_url,
         DJANGO_SETTINGS_MODULE="desk.settings",
+        EMAIL_URL="smtp://127.0.0.1:2525",
     )
     return env
 
@@ -72,7 +73,7 @@ def test_check_deploy_fails_when_the_broker_may_evict() -> None:
 
 
 def _broker_errors(redis_url: str, **extra: object) -> list[str]:
-    with override_settings(REDIS_URL=redis_url, **extra):
+    with override_settings(GUICHET_BROKER_REDIS_URL=redis_url, **extra):
         return [e.id for e in broker_is_safe() if isinstance(e, Error)]
 
 
@@ -119,7 +120,7 @@ def test_broker_check_refuses_a_redis_that_does_not_answer() -> None:
 
 
 def test_broker_check_is_silent_without_redis() -> None:
-    with override_settings(REDIS_URL=""):
+    with override_settings(GUICHET_BROKER_REDIS_URL=""):
         assert broker_is_safe() == []
 
 

@@ -104,6 +104,9 @@ URL_TABLE: dict[str, Row] = {
     "request_status": PUBLIC_PAGE,
     "help": PUBLIC_PAGE,
     "healthz": PUBLIC_PAGE,
+    "livez": PUBLIC_PAGE,
+    "readyz": PUBLIC_PAGE,
+    "metrics": PUBLIC_PAGE,  # from loopback (the test client); tests/supervision/test_metrics.py
     "login": PUBLIC_FORM,
     "logout": same("method", "redirect"),
     "account": MEMBER_PAGE,
@@ -298,7 +301,18 @@ def test_no_post_changes_anything_without_the_sessions_csrf_token(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "action", ["claim", "release", "confirm", "reject", "flag-mismatch", "note", "reissue-codes"]
+    "action",
+    [
+        "claim",
+        "release",
+        "confirm",
+        "reject",
+        "flag-mismatch",
+        "note",
+        "reissue-codes",
+        "approve",
+        "send-back",
+    ],
 )
 def test_desk_actions_refuse_get(action: str, agent_client: Client) -> None:
     ticket = TicketFactory()

@@ -32,12 +32,12 @@ def figures(desk: Desk) -> dict[str, Any]:
 def test_backlog_counts_open_tickets_by_state_and_kind(figures: dict[str, Any]) -> None:
     backlog = figures["backlog"]
     kinds = [kind for kind, _label in backlog.kinds]
-    pending, mismatch = backlog.rows
+    pending, mismatch, awaiting = backlog.rows
     assert dict(zip(kinds, pending["counts"], strict=True)) == {
         "REG": 4, "REC": 0, "EML": 1, "CLO": 0, "ACC": 0,
     }  # fmt: skip
     assert dict(zip(kinds, mismatch["counts"], strict=True))["REC"] == 1
-    assert (pending["total"], mismatch["total"], backlog.total) == (5, 1, 6)
+    assert (pending["total"], mismatch["total"], awaiting["total"], backlog.total) == (5, 1, 0, 6)
 
 
 def test_backlog_buckets_open_tickets_by_age(figures: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,3 +85,49 @@ def test_the_default_calendar_has_the_french_public_holidays(settings: object) -
     assert dt.date(2027, 3, 29) in calendar.holidays  # Easter Monday 2027
     assert not calendar.is_open_day(dt.date(2026, 7, 14))
     assert calendar.is_open_day(dt.date(2026, 7, 15))
+
+
+# --- Public holidays from the `holidays` library: every year, regions as an option ------------
+
+
+@pytest.mark.parametrize(
+    ("day", "name"),
+    [
+        (dt.date(2028, 4, 17), "Easter Monday 2028"),
+        (dt.date(2028, 5, 25), "Ascension 2028"),
+        (dt.date(2028, 6, 5), "Whit Monday 2028"),
+        (dt.date(2031, 11, 11), "Armistice 2031"),
+        (dt.date(2040, 4, 2), "Easter Monday 2040"),
+    ],
+)
+def test_french_holidays_are_known_for_years_no_list_covered(day: dt.date, name: str) -> None:
+    calendar = BusinessCalendar.from_settings()
+    assert not calendar.is_open_day(day), name
+
+
+def test_a_working_day_of_2028_stays_open() -> None:
+    assert BusinessCalendar.from_settings().is_open_day(dt.date(2028, 4, 18))
+
+
+def test_alsace_moselle_adds_good_friday_and_st_stephens_day(settings: Any) -> None:
+    good_friday, st_stephen = dt.date(2028, 4, 14), dt.date(2028, 12, 26)
+    assert BusinessCalendar.from_settings().is_open_day(good_friday)
+    assert BusinessCalendar.from_settings().is_open_day(st_stephen)
+    for subdiv in ("57", "6AE"):
+        settings.GUICHET_HOLIDAYS_SUBDIV = subdiv
+        calendar = BusinessCalendar.from_settings()
+        assert not calendar.is_open_day(good_friday), subdiv
+        assert not calendar.is_open_day(st_stephen), subdiv
+
+
+def test_extra_closed_dates_add_to_the_holidays(settings: Any) -> None:
+    settings.GUICHET_PUBLIC_HOLIDAYS = ["2028-04-18"]
+    calendar = BusinessCalendar.from_settings()
+    assert not calendar.is_open_day(dt.date(2028, 4, 18))
+    assert not calendar.is_open_day(dt.date(2028, 4, 17))
+
+
+def test_no_country_means_only_the_listed_dates(settings: Any) -> None:
+    settings.GUICHET_HOLIDAYS_COUNTRY = ""
+    settings.GUICHET_PUBLIC_HOLIDAYS = []
+    assert BusinessCalendar.from_settings().is_open_day(dt.date(2028, 4, 17))

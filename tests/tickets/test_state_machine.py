@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
@@ -14,18 +16,41 @@ from tickets.services import TicketActionError, ticket_transition
 S = TicketState
 ALL_STATES = list(S)
 
+
+def _no_args(ticket: Ticket) -> tuple[object, ...]:
+    return ()
+
+
+def _maker_args(ticket: Ticket) -> tuple[object, ...]:
+    return (StaffFactory(), ["identity_mismatch"])
+
+
+def _approver_args(ticket: Ticket) -> tuple[object, ...]:
+    return (StaffFactory(groups=["supervisors", "agents"]),)
+
+
+def _reason_args(ticket: Ticket) -> tuple[object, ...]:
+    return (RejectionReason.IDENTITY_NOT_CONFIRMED,)
+
+
 # transition name -> (arguments, {source state: target state}); any other source is refused.
-TRANSITIONS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "flag_mismatch": ((), {S.PENDING: S.IDENTITY_MISMATCH}),
-    "flag_mismatch_at_intake": ((), {S.PENDING: S.IDENTITY_MISMATCH}),
+# The tickets are plain web registrations (not risky) except in identity_mismatch, which is
+# risky by itself (four-eyes): there `confirm` is refused and `request_approval` is the way.
+TRANSITIONS: dict[str, tuple[Callable[[Ticket], tuple[object, ...]], dict[str, str]]] = {
+    "flag_mismatch": (_no_args, {S.PENDING: S.IDENTITY_MISMATCH}),
+    "flag_mismatch_at_intake": (_no_args, {S.PENDING: S.IDENTITY_MISMATCH}),
     # The clean-match path at intake records a transition too (equal work on every path).
-    "pass_registry_check": ((), {S.PENDING: S.PENDING}),
-    "confirm": ((), {S.PENDING: S.CONFIRMED, S.IDENTITY_MISMATCH: S.CONFIRMED}),
-    "reject": (
-        (RejectionReason.IDENTITY_NOT_CONFIRMED,),
-        {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED},
+    "pass_registry_check": (_no_args, {S.PENDING: S.PENDING}),
+    "confirm": (_no_args, {S.PENDING: S.CONFIRMED}),
+    "request_approval": (_maker_args, {S.IDENTITY_MISMATCH: S.AWAITING_APPROVAL}),
+    "approve": (_approver_args, {S.AWAITING_APPROVAL: S.CONFIRMED}),
+    # Back to the state it was confirmed from (identity_mismatch in _ticket_in).
+    "send_back": (_approver_args, {S.AWAITING_APPROVAL: S.IDENTITY_MISMATCH}),
+    "reject": (_reason_args, {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED}),
+    "expire": (
+        _no_args,
+        {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED, S.AWAITING_APPROVAL: S.REJECTED},
     ),
-    "expire": ((), {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED}),
 }
 
 PAIRS = [(state, name) for state in ALL_STATES for name in TRANSITIONS]
@@ -33,6 +58,10 @@ PAIRS = [(state, name) for state in ALL_STATES for name in TRANSITIONS]
 
 def _ticket_in(state: str, **kwargs: object) -> Ticket:
     """A saved ticket created directly in `state` (the only time the field may be set)."""
+    if state == S.AWAITING_APPROVAL:
+        kwargs.setdefault("approval_requested_by", StaffFactory())
+        kwargs.setdefault("approval_from_state", S.IDENTITY_MISMATCH)
+        kwargs.setdefault("approval_reasons", ["identity_mismatch"])
     return TicketFactory(state=state, **kwargs)
 
 
@@ -45,8 +74,9 @@ def test_the_table_covers_every_transition_of_the_model() -> None:
 @pytest.mark.parametrize(("state", "name"), PAIRS, ids=[f"{s}-{n}" for s, n in PAIRS])
 def test_every_state_transition_pair(state: str, name: str) -> None:
     """Allowed pairs reach their target and persist; the others raise and change nothing."""
-    args, targets = TRANSITIONS[name]
+    make_args, targets = TRANSITIONS[name]
     ticket = _ticket_in(state)
+    args = make_args(ticket)
     method = getattr(ticket, name)
     if state in targets:
         assert can_proceed(method)
@@ -66,8 +96,9 @@ def test_every_state_transition_pair(state: str, name: str) -> None:
 @pytest.mark.parametrize(("state", "name"), PAIRS, ids=[f"{s}-{n}" for s, n in PAIRS])
 def test_the_service_refuses_the_same_pairs(state: str, name: str) -> None:
     """ticket_transition (the one sanctioned path) agrees with the model and records nothing."""
-    args, targets = TRANSITIONS[name]
+    make_args, targets = TRANSITIONS[name]
     ticket = _ticket_in(state)
+    args = make_args(ticket)
     if state in targets:
         event = ticket_transition(ticket=ticket, transition_name=name, actor=None, args=args)
         assert (event.from_state, event.to_state) == (state, targets[state])
@@ -80,7 +111,7 @@ def test_the_service_refuses_the_same_pairs(state: str, name: str) -> None:
 
 @pytest.mark.django_db
 def test_decisions_set_their_bookkeeping_fields() -> None:
-    confirmed = _ticket_in(S.IDENTITY_MISMATCH, rejection_reason="")
+    confirmed = _ticket_in(S.PENDING, rejection_reason="")
     confirmed.confirm()
     assert confirmed.decided_at is not None and confirmed.rejection_reason == ""
     rejected = _ticket_in(S.PENDING)
@@ -157,8 +188,10 @@ def test_the_transitions_offered_follow_state_and_permission(agent: Account) -> 
         return {t.name for t in ticket.get_available_user_state_transitions(agent)}
 
     assert {"confirm", "reject", "flag_mismatch"} <= offered(pending)
-    assert {"confirm", "reject"} <= offered(mismatch)
-    assert "flag_mismatch" not in offered(mismatch)
+    assert "request_approval" not in offered(pending)
+    # A mismatch is confirmed only through a second person (four-eyes).
+    assert {"request_approval", "reject"} <= offered(mismatch)
+    assert not {"confirm", "flag_mismatch"} & offered(mismatch)
     assert offered(decided) == set()
 
 

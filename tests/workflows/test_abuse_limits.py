@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.test import Client, override_settings
 
+from members.throttling import cache
 from tests.factories import MemberAccountFactory, MemberFactory
 from tickets.models import CROCKFORD_ALPHABET, EventKind, Ticket, TicketKind
 

@@ -15,7 +15,12 @@ from tests.requests import intake_request
 from tickets.models import EventKind, RejectionReason, Ticket, TicketState
 from tickets.services import TicketActionError, ticket_claim
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
-from workflows.services.decisions import ticket_confirm, ticket_flag_mismatch, ticket_reject
+from workflows.services.decisions import (
+    ticket_approve,
+    ticket_confirm,
+    ticket_flag_mismatch,
+    ticket_reject,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -76,11 +81,16 @@ def test_confirm_creates_the_account_and_queues_the_codes(
     assert mail.outbox == []
 
 
-def test_confirm_works_from_identity_mismatch(agent: Account) -> None:
+def test_confirming_an_identity_mismatch_needs_a_second_person(
+    agent: Account, supervisor: Account
+) -> None:
     member = MemberFactory(member_number="800000002", last_name="Martin")
     ticket = _registration(member, last_name="Martn")
     assert ticket.state == TicketState.IDENTITY_MISMATCH
     ticket_confirm(reference=ticket.reference, actor=agent)
+    assert Ticket.objects.get(pk=ticket.pk).state == TicketState.AWAITING_APPROVAL
+    assert not Account.objects.filter(username="800000002").exists()
+    ticket_approve(reference=ticket.reference, actor=supervisor)
     assert Ticket.objects.get(pk=ticket.pk).state == TicketState.CONFIRMED
     assert Account.objects.filter(username="800000002").exists()
 

@@ -19,7 +19,7 @@ from tests.factories import MemberAccountFactory, MemberFactory
 from tests.requests import identity_form
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, RequestAlias
-from workflows.services.decisions import ticket_confirm
+from workflows.services.decisions import ticket_approve, ticket_confirm
 from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
@@ -107,8 +107,13 @@ def test_twenty_requests_change_nothing_on_the_account(
 
 
 def test_a_right_secret_answer_moves_codes_to_the_new_address_and_tells_the_old(
-    client: Client, member: Account, agent: Account, django_capture_on_commit_callbacks: Any
+    client: Client,
+    member: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
+    """Codes to an address not on file: a second person approves (four-eyes), then both told."""
     recover(
         client,
         django_capture_on_commit_callbacks,
@@ -122,6 +127,10 @@ def test_a_right_secret_answer_moves_codes_to_the_new_address_and_tells_the_old(
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ticket_confirm(reference=ticket.reference, actor=agent)
+    assert Ticket.objects.get(pk=ticket.pk).state == TicketState.AWAITING_APPROVAL
+    assert mail.outbox == [] and Account.objects.get(pk=member.pk).email == "onfile@example.org"
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_approve(reference=ticket.reference, actor=supervisor)
     sent = {tuple(m.to): m for m in mail.outbox}
     assert set(sent) == {("onfile@example.org",), ("fresh@example.org",)}
     assert TEMP_LINE.search(sent[("fresh@example.org",)].body)
@@ -274,12 +283,20 @@ def test_codes_never_received_always_issues_a_new_password(
 
 
 def test_closing_an_account_refuses_login_generically_and_tells_the_member(
-    member: Account, agent: Account, django_capture_on_commit_callbacks: Any
+    member: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     ticket = request_intake(data=_support(TicketKind.CLOSURE)).ticket
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ticket_confirm(reference=ticket.reference, actor=agent)
+    # A closure needs a second person (four-eyes): nothing happens before the approval.
+    assert Account.objects.get(pk=member.pk).status == AccountStatus.ACTIVE
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_approve(reference=ticket.reference, actor=supervisor)
     assert Account.objects.get(pk=member.pk).status == AccountStatus.CLOSED
     [notice] = mail.outbox
     assert notice.to == ["onfile@example.org"] and ticket.reference in notice.subject
@@ -298,10 +315,14 @@ def _same_without_csrf(a: bytes, b: bytes) -> bool:
     )
 
 
-def test_an_e_mail_change_through_support_needs_an_agent_and_leaves_history(
-    member: Account, agent: Account, django_capture_on_commit_callbacks: Any
+def test_an_e_mail_change_through_support_needs_two_people_and_leaves_history(
+    member: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
-    """docs/security.md §18 (support path): nothing changes before the decision; both told."""
+    """docs/security.md §18 (support path): nothing changes before the decision and its
+    approval by a second person (four-eyes); then both addresses are told."""
     ticket = request_intake(
         data=_support(TicketKind.EMAIL_CHANGE, requested_email="new@example.org")
     ).ticket
@@ -309,6 +330,10 @@ def test_an_e_mail_change_through_support_needs_an_agent_and_leaves_history(
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         ticket_confirm(reference=ticket.reference, actor=agent)
+    assert Account.objects.get(pk=member.pk).email == "onfile@example.org"
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_approve(reference=ticket.reference, actor=supervisor)
     assert Account.objects.get(pk=member.pk).email == "new@example.org"
     assert sorted(m.to[0] for m in mail.outbox) == ["new@example.org", "onfile@example.org"]
     assert ticket.events.filter(kind=EventKind.OUTCOME, reason="email_changed").exists()

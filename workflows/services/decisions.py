@@ -11,10 +11,12 @@ from django.utils import timezone
 from members.eligibility import eligibility_from_coverages
 from members.models import Account, AccountStatus, Member
 from members.services.accounts import account_close, account_create_for_member, account_email_set
+from tickets.four_eyes import confirmation_risks
 from tickets.models import (
     OPEN_STATES,
     EventKind,
     RejectionReason,
+    SendBackReason,
     Ticket,
     TicketKind,
     TicketState,
@@ -22,6 +24,7 @@ from tickets.models import (
 from tickets.services import (
     TicketActionError,
     event_record,
+    ticket_check_approvable,
     ticket_check_decidable,
     ticket_lock,
     ticket_transition,
@@ -53,10 +56,27 @@ def _check_outcome_possible(ticket: Ticket) -> Account | None:
 def ticket_confirm(
     *, reference: str, actor: Account, comment: str = "", request_id: str = ""
 ) -> Ticket:
-    """Confirm the member's identity and carry out the request; e-mails go after commit."""
+    """Confirm the member's identity and carry out the request; e-mails go after commit.
+
+    A risky confirmation (tickets.four_eyes) is only recorded: the ticket waits in
+    `awaiting_approval` for a second, different staff member; nothing is carried out or e-mailed.
+    """
     ticket = ticket_lock(reference=reference)
     ticket_check_decidable(ticket=ticket, actor=actor)
     account = _check_outcome_possible(ticket)
+    risks = confirmation_risks(ticket)
+    if risks:
+        ticket_transition(
+            ticket=ticket,
+            transition_name="request_approval",
+            actor=actor,
+            reason="four_eyes",
+            body=comment,
+            request_id=request_id,
+            data={"risks": risks},
+            args=(actor, risks),
+        )
+        return ticket
     ticket.decided_by = actor
     ticket_transition(
         ticket=ticket,
@@ -66,6 +86,54 @@ def ticket_confirm(
         request_id=request_id,
     )
     _carry_out(ticket=ticket, account=account, actor=actor, request_id=request_id)
+    return ticket
+
+
+@transaction.atomic
+def ticket_approve(
+    *, reference: str, actor: Account, comment: str = "", request_id: str = ""
+) -> Ticket:
+    """A second staff member approves a risky confirmation: it is carried out as `confirm` is."""
+    ticket = ticket_lock(reference=reference)
+    ticket_check_approvable(ticket=ticket, actor=actor)
+    account = _check_outcome_possible(ticket)
+    maker = ticket.approval_requested_by
+    risks = list(ticket.approval_reasons)
+    ticket_transition(
+        ticket=ticket,
+        transition_name="approve",
+        actor=actor,
+        reason="approved",
+        body=comment,
+        request_id=request_id,
+        data={"maker": maker.username if maker else "", "risks": risks},
+        args=(actor,),
+    )
+    _carry_out(ticket=ticket, account=account, actor=actor, request_id=request_id)
+    return ticket
+
+
+@transaction.atomic
+def ticket_send_back(
+    *, reference: str, actor: Account, reason: str, comment: str = "", request_id: str = ""
+) -> Ticket:
+    """The approver refuses a risky confirmation: back to the desk, with a reason; no e-mail."""
+    if reason not in SendBackReason.values:
+        raise TicketActionError("invalid_reason")
+    ticket = ticket_lock(reference=reference)
+    ticket_check_approvable(ticket=ticket, actor=actor)
+    maker = ticket.approval_requested_by
+    risks = list(ticket.approval_reasons)
+    ticket_transition(
+        ticket=ticket,
+        transition_name="send_back",
+        actor=actor,
+        reason=reason,
+        body=comment,
+        request_id=request_id,
+        data={"maker": maker.username if maker else "", "risks": risks},
+        args=(actor,),
+    )
     return ticket
 
 
@@ -259,8 +327,10 @@ def tickets_expire_stale(*, now: datetime | None = None, batch: int = 500) -> in
 
 
 __all__ = [
+    "ticket_approve",
     "ticket_confirm",
     "ticket_flag_mismatch",
     "ticket_reject",
+    "ticket_send_back",
     "tickets_expire_stale",
 ]

@@ -9,8 +9,11 @@ import smtplib
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from core.metrics import CODES_DELIVERY_SECONDS
+from tickets.models import Ticket
 from workflows.emails import build_email
 from workflows.models import EmailTemplate, OutboxMessage
 from workflows.services.accounts import email_change_token_issue
@@ -144,6 +147,7 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
             return "lost"
         email.send(fail_silently=False)
     except Exception as exc:
+        lease.close()
         # Only the exception's type and SMTP text: never the message body or its context.
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         logger.warning(
@@ -155,10 +159,20 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
     finally:
         secret_context.clear()
     fault_point("after_smtp_accept")
+    lease.close()
     if lease.lost.is_set():
         logger.warning("outbox message %s sent after its lease was lost: not marked", message.pk)
         return "lost"
     outbox_mark_sent(message=message)
     fault_point("after_sent_mark")
     logger.info("outbox message %s (%s) sent", message.pk, message.template)
+    if message.template == EmailTemplate.CREDENTIALS and message.ticket_id is not None:
+        _codes_delivery_observe(ticket_id=message.ticket_id)
     return "sent"
+
+
+def _codes_delivery_observe(*, ticket_id: int) -> None:
+    """The promise as an SLO: confirmation → SMTP accept, one observation per codes e-mail."""
+    decided_at = Ticket.objects.filter(pk=ticket_id).values_list("decided_at", flat=True).first()
+    if decided_at is not None:
+        CODES_DELIVERY_SECONDS.observe(max(0.0, (timezone.now() - decided_at).total_seconds()))

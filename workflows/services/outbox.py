@@ -161,9 +161,14 @@ class LeaseKeeper:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop renewing (before marking the message: a renewal after it would find it done)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval + 30)
+            self._thread = None
 
     def _run(self) -> None:
         try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -40,13 +44,77 @@ def history_breaks(
     return problems
 
 
+def archive_breaks(path: Path) -> list[str]:
+    """What is wrong with an archive file written by `archive_history` (empty: it verifies).
+
+    Checks the file's SHA-256 against its manifest, every chain link and row hash, and each
+    chain's final hash against the one the manifest recorded. One line (one chain) in memory.
+    """
+    manifest_file = path.with_name(path.name.removesuffix(".jsonl") + ".manifest.json")
+    if not manifest_file.exists():
+        return [f"{path.name}: no manifest ({manifest_file.name})"]
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    problems: list[str] = []
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != manifest["sha256"]:
+        problems.append(f"{path.name}: SHA-256 does not match the manifest (file changed)")
+    final_hashes: dict[str, str] = manifest["final_hashes"]
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            chain = json.loads(line)
+            reference = chain["ticket"]["reference"]
+            seen.add(reference)
+            previous = ""
+            for row in chain["events"]:
+                event = TicketEvent(
+                    ticket_id=chain["ticket"]["id"],
+                    kind=row["kind"],
+                    from_state=row["from_state"],
+                    to_state=row["to_state"],
+                    actor_id=row["actor_id"],
+                    actor_kind=row["actor_kind"],
+                    reason=row["reason"],
+                    body=row["body"],
+                    data=row["data"],
+                    request_id=row["request_id"],
+                    created_at=dt.datetime.fromisoformat(row["created_at"]),
+                    previous_hash=row["previous_hash"],
+                )
+                if row["previous_hash"] != previous:
+                    problems.append(f"{reference}: event {row['id']}: chain broken")
+                if event.compute_hash() != row["row_hash"]:
+                    problems.append(
+                        f"{reference}: event {row['id']}: content does not match its hash"
+                    )
+                previous = row["row_hash"]
+            if final_hashes.get(reference) != previous:
+                problems.append(f"{reference}: final hash differs from the manifest")
+    for reference in sorted(set(final_hashes) - seen):
+        problems.append(f"{reference}: in the manifest, missing from the file")
+    return problems
+
+
 class Command(BaseCommand):
     help = "Verify the history hash chain; exit 1 naming every ticket whose history changed."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("references", nargs="*", help="Only these tickets (default: all).")
+        parser.add_argument(
+            "--archive",
+            metavar="FILE",
+            action="append",
+            default=[],
+            help="Verify this archive file (from archive_history) against its manifest instead.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["archive"]:
+            self._verify_archives([Path(name) for name in options["archive"]])
+            return
         ids = None
         if options["references"]:
             ids = list(
@@ -64,3 +132,16 @@ class Command(BaseCommand):
             for line in lines:
                 self.stderr.write(f"{references.get(ticket_id, ticket_id)}: {line}")
         raise CommandError(f"History altered on {len(problems)} ticket(s).", returncode=1)
+
+    def _verify_archives(self, paths: list[Path]) -> None:
+        failed = 0
+        for path in paths:
+            problems = archive_breaks(path)
+            if problems:
+                failed += 1
+                for line in problems:
+                    self.stderr.write(line)
+            else:
+                self.stdout.write(f"{path.name}: archive intact.")
+        if failed:
+            raise CommandError(f"{failed} archive file(s) altered.", returncode=1)
