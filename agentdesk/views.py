@@ -32,11 +32,21 @@ from agentdesk.forms import (
     SendBackForm,
 )
 from members.eligibility import Eligibility, eligibility_from_coverages
-from members.forms import DeskLoginForm
+from members.forms import DeskLoginForm, SecondFactorForm
 from members.masking import mask_birth_date, mask_nir
 from members.models import AccessKind, Account, Member
+from members.second_factor import (
+    backup_codes_issue,
+    confirmed_device,
+    enrolment_confirm,
+    enrolment_resume,
+    enrolment_start,
+    pending_device,
+    second_factor_check,
+    session_verify,
+)
 from members.services.access_journal import access_record
-from tickets.access import staff_required
+from tickets.access import staff_required, step_up_prompt
 from tickets.claims import ClaimState
 from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
 from tickets.four_eyes import is_maker, risk_labels
@@ -60,6 +70,7 @@ from tickets.services import (
     ticket_release,
 )
 from tickets.tables import TicketTable
+from workflows import risk
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import (
     codes_reissuable,
@@ -83,6 +94,13 @@ ACTION_ERRORS = {
         "This action is not possible in the ticket's current state."
     ),
     "forbidden": gettext_lazy("You are not allowed to do this."),
+    "account_frozen": gettext_lazy(
+        "The account is frozen (the member said it was not them): only an access request "
+        "can unfreeze it."
+    ),
+    "high_risk": gettext_lazy(
+        "This request shows strong takeover signals: it is never confirmed in bulk."
+    ),
     "no_registry_member": gettext_lazy(
         "No registry member is matched: this request cannot be confirmed."
     ),
@@ -145,11 +163,15 @@ def _reveal_remember(request: HttpRequest, key: str) -> None:
     request.session[REVEALS_SESSION_KEY] = reveals
 
 
+# Decisions that send codes, change an e-mail or close an account: a fresh second factor (§41).
+STEP_UP_ACTIONS = frozenset({"confirm", "approve", "reissue-codes"})
+
+
 def _request_id(request: HttpRequest) -> str:
     return request.headers.get("X-Request-Id", "")[:64]
 
 
-SELECT_FILTERS = ("state", "kind", "channel", "assignee", "age")
+SELECT_FILTERS = ("state", "kind", "channel", "risk", "assignee", "age")
 STAFF_CHOICES_CACHE_KEY = "desk:staff-choices"
 
 
@@ -203,12 +225,72 @@ def _query_without(request: HttpRequest, *names: str) -> str:
 def desk_login(request: HttpRequest) -> HttpResponse:
     form = DeskLoginForm(request, request.POST or None)
     if request.method == "POST" and form.is_valid() and form.account is not None:
+        # Logged in on the password alone: SecondFactorMiddleware keeps every staff page shut
+        # until the second-factor step below has verified a code (docs/security.md §40).
         login(request, form.account)
-        next_url = request.GET.get("next", "")
-        if not next_url.startswith("/desk/") or next_url.startswith("//"):
-            next_url = reverse("desk_queue")
-        return redirect(next_url)
+        return redirect(
+            f"{reverse('desk_second_factor')}?{urlencode({'next': _next_url(request)})}"
+        )
     return render(request, "desk/login.html", {"form": form})
+
+
+def _next_url(request: HttpRequest) -> str:
+    next_url = request.GET.get("next", "")
+    if not next_url.startswith("/desk/") or next_url.startswith("//"):
+        next_url = reverse("desk_queue")
+    return next_url
+
+
+SECOND_FACTOR_ERROR = gettext_lazy("This code is not valid. Type the code your app shows now.")
+SECOND_FACTOR_LOCKED = gettext_lazy(
+    "Too many wrong codes: wait a few minutes and try again, or ask a supervisor."
+)
+
+
+@sensitive_post_parameters("otp_token")
+@require_http_methods(["GET", "POST"])
+def desk_second_factor(request: HttpRequest) -> HttpResponse:
+    """After the password: enrol an authenticator (first login) or type its current code."""
+    user = request.user
+    if not (user.is_authenticated and user.is_staff):
+        return redirect("desk_login")
+    account = user
+    device = confirmed_device(account)
+    form = SecondFactorForm(request.POST or None)
+    if device is None:
+        return _enrol(request, account, form)
+    if request.method == "POST" and form.is_valid():
+        result = second_factor_check(
+            request=request, account=account, device=device, token=form.cleaned_data["otp_token"]
+        )
+        if result.ok:
+            session_verify(request, device)
+            return redirect(_next_url(request))
+        form.add_error("otp_token", SECOND_FACTOR_LOCKED if result.locked else SECOND_FACTOR_ERROR)
+    return render(request, "desk/second_factor.html", {"form": form})
+
+
+def _enrol(request: HttpRequest, account: Account, form: SecondFactorForm) -> HttpResponse:
+    """A fresh key on each visit (shown only then); the first right code turns it on."""
+    pending = pending_device(account)
+    if request.method == "POST" and pending is not None and form.is_valid():
+        result = enrolment_confirm(
+            request=request, account=account, device=pending, token=form.cleaned_data["otp_token"]
+        )
+        if result.ok:
+            session_verify(request, pending)
+            codes = backup_codes_issue(account=account)
+            return render(
+                request,
+                "desk/backup_codes.html",
+                {"codes": codes, "next_url": _next_url(request)},
+            )
+        form.add_error("otp_token", SECOND_FACTOR_LOCKED if result.locked else SECOND_FACTOR_ERROR)
+    if request.method == "POST" and pending is not None:
+        enrolment = enrolment_resume(account=account, device=pending)
+    else:
+        enrolment = enrolment_start(account=account)
+    return render(request, "desk/second_factor_enrol.html", {"form": form, "enrolment": enrolment})
 
 
 @require_POST
@@ -409,6 +491,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "reveal_form": RevealForm(),
             "reveal_url": reverse("desk_ticket_reveal", args=[ticket.reference]),
             "names_swapped": ticket.match_details.get("comparison", {}).get("names_swapped"),
+            "risk_sentences": [risk.signal_sentence(signal) for signal in ticket.risk_signals],
             "eligibility": eligibility,
             "eligibility_reason": eligibility_reason,
             "other_tickets": member_other_tickets(member_id=ticket.member_id, exclude_pk=ticket.pk),
@@ -489,6 +572,10 @@ def ticket_action(request: HttpRequest, reference: str, action: str) -> HttpResp
     """Run one desk action; refusals are a clear message on the ticket page, never a 500."""
     if not Ticket.objects.filter(reference=reference).exists():
         raise Http404
+    if action in STEP_UP_ACTIONS:
+        prompt = step_up_prompt(request)
+        if prompt is not None:
+            return cast("HttpResponse", prompt)
     actor: Account = request.user  # type: ignore[assignment]
     try:
         done = _run_action(request, reference, action, actor)

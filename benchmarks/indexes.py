@@ -64,6 +64,7 @@ def explain_pages() -> dict[str, list[str]]:
     from django.test.utils import CaptureQueriesContext
 
     from members.models import Account
+    from tests.second_factor import staff_login
 
     supervisor, created = Account.objects.get_or_create(username="supervisor", is_staff=True)
     if created:
@@ -71,7 +72,7 @@ def explain_pages() -> dict[str, list[str]]:
     used: dict[str, list[str]] = {}
     for name, (who, url) in _pages().items():
         client = Client()
-        client.force_login(Account.objects.get(username=who))
+        staff_login(client, Account.objects.get(username=who))
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
             if hasattr(response, "streaming_content"):

@@ -55,6 +55,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from members.models import Account  # noqa: E402
 from supervision.models import AgentDayFigures, DayFigures  # noqa: E402
 from supervision.services import figures_rollup  # noqa: E402
+from tests.second_factor import staff_login  # noqa: E402
 from tickets.models import CROCKFORD_ALPHABET  # noqa: E402
 
 AGENTS = 20
@@ -266,8 +267,7 @@ def run(args: argparse.Namespace) -> None:
     database_create_if_missing(os.environ["DATABASE_URL"])  # dropped after the last run
     call_command("migrate", verbosity=0)
     agent_ids, boss = staff()
-    client = Client()
-    client.force_login(boss)
+    client = staff_login(Client(), boss)
     print(
         "| tickets | page median | page p95 | of which SQL (median) | queries "
         "| without rollups: median / p95 | rollup task | export rows | export time "

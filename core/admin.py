@@ -9,8 +9,9 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-# Columns that hold a password hash, a secret-answer hash or a token digest: never displayed.
-SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash")
+# Columns that hold a password hash, a secret-answer hash, a token digest, an authenticator key
+# (encrypted) or a backup-code digest: never displayed.
+SECRET_FIELD_MARKERS = ("password", "secret_answer_hash", "token_hash", "encrypted_key", "digest")
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups, _ListDisplayT

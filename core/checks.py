@@ -1,4 +1,5 @@
-"""System checks: the broker must be configured so that Celery cannot lose or loop work."""
+"""System checks: the broker must be configured so that Celery cannot lose or loop work; the
+authenticator keys' encryption key must be usable."""
 
 from __future__ import annotations
 
@@ -183,3 +184,25 @@ def refuse_unsafe_start(process: str) -> None:
             "%s refuses to start: %s", process, "; ".join(refused)
         )
         raise SystemExit(78)
+
+
+@register(Tags.security)
+def otp_key_is_usable(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """GUICHET_OTP_ENCRYPTION_KEY, when set, must be a Fernet key (docs/security.md §40)."""
+    key: str = getattr(settings, "GUICHET_OTP_ENCRYPTION_KEY", "")
+    if not key:
+        return []
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode())
+    except ValueError:
+        return [
+            Error(
+                "GUICHET_OTP_ENCRYPTION_KEY is not a Fernet key (urlsafe base64 of 32 bytes).",
+                hint='python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"',
+                id="guichet.E007",
+            )
+        ]
+    return []

@@ -1,4 +1,5 @@
-"""Cross-cutting request rules: security headers, session lifetime, the temporary-password jail."""
+"""Cross-cutting request rules: security headers, session lifetime, the temporary-password jail,
+the staff second factor."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from core.logging import REQUEST_ID
 
@@ -134,3 +136,36 @@ class TemporaryPasswordMiddleware:
                     return HttpResponse(status=403)
                 return HttpResponseRedirect(reverse("password_change"))
         return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    """Staff reach no desk, supervisor or admin page before their second factor (§40).
+
+    After the password the session is logged in but not verified (django-otp's OTPMiddleware
+    sets `user.is_verified()`): GETs go to the second-factor step, everything else is refused.
+    """
+
+    PROTECTED = ("/desk/", "/admin/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and user.is_staff
+            and request.path.startswith(self.PROTECTED)
+            and not user.is_verified()
+            and request.path not in self._open_paths()
+        ):
+            if request.method not in ("GET", "HEAD"):
+                return HttpResponse(status=403)
+            step = reverse("desk_second_factor")
+            return HttpResponseRedirect(f"{step}?{urlencode({'next': request.path})}")
+        return self.get_response(request)
+
+    @staticmethod
+    def _open_paths() -> set[str]:
+        return {reverse("desk_login"), reverse("desk_logout"), reverse("desk_second_factor")}

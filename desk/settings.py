@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
     "django_fsm",
     "django_tables2",
     "django_filters",
@@ -62,6 +63,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session's second factor (docs/security.md §40).
+    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.SessionLifetimeMiddleware",
@@ -221,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
     },
+    "purge-intake-traces": {
+        "task": "workflows.tasks.intake_traces_purge_task",
+        "schedule": crontab(minute=47),
+    },
     # Retention (docs/operations.md): daily, at night, in small batches.
     "retention-purge": {
         "task": "workflows.tasks.retention_daily_purge",
@@ -348,6 +356,26 @@ GUICHET_LOGIN_LOCK_SECONDS = env.int("GUICHET_LOGIN_LOCK_SECONDS", default=15 * 
 GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR = env.int(
     "GUICHET_LOGIN_FAILURES_PER_IP_PER_HOUR", default=50
 )
+# Staff second factor (docs/security.md §40): sensitive actions need a code verified this recently.
+GUICHET_STEP_UP_SECONDS = env.int("GUICHET_STEP_UP_SECONDS", default=600)
+# Fernet key (urlsafe base64, 32 bytes) encrypting authenticator keys at rest; empty = derived
+# from SECRET_KEY (rotating SECRET_KEY then means every staff member enrols again).
+GUICHET_OTP_ENCRYPTION_KEY = env.str("GUICHET_OTP_ENCRYPTION_KEY", default="")
+if not GUICHET_OTP_ENCRYPTION_KEY and DEBUG and not env.str("SECRET_KEY", default=""):
+    # `make run`: SECRET_KEY changes at every process start, the demo's authenticators must not
+    # (seed_demo and runserver are separate processes): a development key kept under var/.
+    _dev_otp_key = VAR_DIR / "dev-otp-key"
+    if not _dev_otp_key.exists():
+        import base64
+        import os
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(_dev_otp_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    GUICHET_OTP_ENCRYPTION_KEY = _dev_otp_key.read_text().strip()
+# The name authenticator apps show beside the account.
+GUICHET_OTP_ISSUER = env.str("GUICHET_OTP_ISSUER", default="Guichet")
 # How many reverse proxies in front of us append to X-Forwarded-For; 0 = use REMOTE_ADDR only.
 GUICHET_TRUSTED_PROXY_COUNT = env.int("GUICHET_TRUSTED_PROXY_COUNT", default=0)
 # An outbox message claimed by a worker that vanished is retried after this lease.

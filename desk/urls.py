@@ -37,8 +37,14 @@ urlpatterns = [
         member_views.email_change_confirm_view,
         name="email_change_confirm",
     ),
+    re_path(
+        r"^account/not-me/(?P<token>[A-Za-z0-9_-]{1,100})/$",
+        member_views.not_me_view,
+        name="not_me",
+    ),
     path("desk/login/", desk_views.desk_login, name="desk_login"),
     path("desk/logout/", desk_views.desk_logout, name="desk_logout"),
+    path("desk/second-factor/", desk_views.desk_second_factor, name="desk_second_factor"),
     path("desk/", desk_views.queue, name="desk_queue"),
     # Before the reference pattern, which would otherwise take "new" for a reference.
     path("desk/tickets/new/", desk_views.ticket_new, name="desk_ticket_new"),
@@ -75,6 +81,12 @@ urlpatterns = [
         name="supervision_release_stale",
     ),
     path("desk/supervisor/audit/", supervision_views.audit, name="supervision_audit"),
+    path("desk/supervisor/staff/", supervision_views.staff, name="supervision_staff"),
+    path(
+        "desk/supervisor/staff/<int:account_id>/reset-second-factor/",
+        supervision_views.second_factor_reset,
+        name="supervision_second_factor_reset",
+    ),
     path(
         "desk/supervisor/export/queue.csv",
         supervision_views.export_queue,

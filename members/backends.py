@@ -45,5 +45,9 @@ class PortalBackend(ModelBackend):
         return account
 
     def user_can_authenticate(self, user: Any) -> bool:
-        """A closed account never logs in, nor keeps a session, even if left `is_active`."""
-        return super().user_can_authenticate(user) and not getattr(user, "is_closed", False)
+        """A closed or frozen account never logs in, nor keeps a session, even if `is_active`."""
+        return (
+            super().user_can_authenticate(user)
+            and not getattr(user, "is_closed", False)
+            and not getattr(user, "is_frozen", False)
+        )

@@ -78,3 +78,17 @@ class PortalLoginForm(forms.Form):
 class DeskLoginForm(PortalLoginForm):
     portal = "desk"
     username = forms.CharField(label=_("Username"), max_length=150)
+
+
+class SecondFactorForm(forms.Form):
+    """The second-factor step: one code from the authenticator, or one backup code."""
+
+    otp_token = forms.CharField(
+        label=_("Code"),
+        max_length=16,
+        strip=True,
+        help_text=_("The 6-digit code your authenticator app shows now, or one backup code."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device
 
 from members.names import normalise_name
 
@@ -123,9 +124,12 @@ class AccountManager(BaseUserManager["Account"]):
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     CLOSED = "closed", _("Closed")
+    # The member followed "this was not me": no login, no recovery until an agent unfreezes it.
+    FROZEN = "frozen", _("Frozen (the member said it was not them)")
 
 
-class Account(AbstractBaseUser, PermissionsMixin):
+# The plugin cannot see the reverse manager of django-otp's (untyped) Device.user.
+class Account(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]
     """A login: staff log in with a username, members with their member ID (never editable)."""
 
     username = models.CharField(_("username"), max_length=150, unique=True, editable=False)
@@ -153,8 +157,11 @@ class Account(AbstractBaseUser, PermissionsMixin):
     # Normalised answer, hashed like a password (docs/security.md §6).
     secret_answer_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the address on file last changed (a takeover signal: workflows/risk.py).
+    email_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AccountManager()
 
@@ -174,6 +181,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
                 name="account_member_xor_staff",
             ),
         ]
+        indexes = [
+            # Takeover signal "typed e-mail on file for another member": lower(email) = lower(%s).
+            models.Index(Lower("email"), name="account_email_lower_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.username
@@ -185,6 +196,10 @@ class Account(AbstractBaseUser, PermissionsMixin):
     @property
     def is_closed(self) -> bool:
         return self.status == AccountStatus.CLOSED
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status == AccountStatus.FROZEN
 
     def temporary_password_expired(self, now: datetime.datetime | None = None) -> bool:
         """A temporary password past its expiry no longer opens a session."""
@@ -219,6 +234,100 @@ class EmailChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}:{self.created_at:%Y-%m-%d %H:%M}"
+
+
+class StaffTOTPDevice(Device):
+    """A staff member's authenticator (TOTP, RFC 6238); the key is kept encrypted at rest.
+
+    django-otp's own TOTPDevice keeps its key in clear: this device stores only a Fernet token of
+    it (members/second_factor.py, docs/security.md §40) and refuses any step already used.
+    """
+
+    # django-otp is untyped: its Device is Any to mypy, so the fields are annotated here.
+    objects: ClassVar[models.Manager[StaffTOTPDevice]]
+    encrypted_key: models.TextField[str, str] = models.TextField(editable=False)
+    # The last time step accepted: a code of that step or an older one is a replay.
+    last_t: models.BigIntegerField[int, int] = models.BigIntegerField(default=-1, editable=False)
+    created_at: models.DateTimeField[datetime.datetime, datetime.datetime] = models.DateTimeField(
+        default=timezone.now, editable=False
+    )
+
+    class Meta(Device.Meta):
+        verbose_name = _("authenticator")
+        verbose_name_plural = _("authenticators")
+        constraints = [
+            models.UniqueConstraint(fields=["user"], name="one_totp_device_per_account"),
+        ]
+
+    def verify_token(self, token: str) -> bool:
+        from members.second_factor import device_verify_token  # the rule lives with its peers
+
+        return device_verify_token(self, token)
+
+
+class BackupCode(models.Model):
+    """One single-use backup code, kept as a keyed hash (members/second_factor.py)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="backup_codes")
+    digest = models.CharField(max_length=64, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("backup code")
+        verbose_name_plural = _("backup codes")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "digest"], name="backup_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:backup code"
+
+
+class SecondFactorEventKind(models.TextChoices):
+    ENROLLED = "enrolled", _("Authenticator enrolled")
+    VERIFIED = "verified", _("Second factor verified")
+    BACKUP_USED = "backup_used", _("Backup code used")
+    FAILED = "failed", _("Wrong second-factor code")
+    LOCKED = "locked", _("Second factor locked")
+    STEP_UP = "step_up", _("Second factor confirmed again for a sensitive action")
+    RESET = "reset", _("Authenticator reset")
+
+
+class SecondFactorEventQuerySet(models.QuerySet["SecondFactorEvent"]):
+    def update(self, **kwargs: object) -> int:
+        raise PermissionError("the second-factor audit log is append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("the second-factor audit log is append-only")
+
+
+class SecondFactorEvent(models.Model):
+    """The staff second factor's audit log (append-only): enrolment, success, failure, reset."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    kind = models.CharField(max_length=16, choices=SecondFactorEventKind.choices)
+    ip = models.CharField(max_length=45, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = SecondFactorEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("second-factor event")
+        verbose_name_plural = _("second-factor events")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "created_at"], name="second_factor_event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.kind}:{self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if cast("int | None", self.pk) is not None:
+            raise PermissionError("the second-factor audit log is append-only")
+        super().save(*args, **kwargs)
 
 
 class AppendOnlyError(Exception):

@@ -29,6 +29,7 @@ from workflows.services.accounts import (
     account_temporary_password_expired,
     email_change_pending,
 )
+from workflows.services.not_me import NotMeRefused, not_me_confirm, not_me_link_check
 
 auth_log = logging.getLogger("guichet.auth")
 
@@ -166,3 +167,31 @@ def email_change_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
         request, "portal/email_change_confirm.html", {"valid": valid}, status=200 if valid else 404
     )
     return response
+
+
+@require_http_methods(["GET", "POST"])
+def not_me_view(request: HttpRequest, token: str) -> HttpResponse:
+    """ "This was not me": GET explains and asks for a POST (no change on GET, so a mail scanner
+    following links freezes nothing); the POST freezes the account once. No login needed."""
+    refused = ""
+    frozen = None
+    try:
+        if request.method == "POST":
+            frozen = not_me_confirm(
+                token=token, request_id=request.META.get("HTTP_X_REQUEST_ID", "")
+            )
+        else:
+            not_me_link_check(token=token)
+    except NotMeRefused as exc:
+        refused = exc.code
+    if frozen is not None:
+        auth_log.info("account frozen by its member account=%s", frozen.account.pk)
+        if request.user.is_authenticated:
+            logout(request)
+    status = 200 if not refused else (410 if refused in ("used", "expired") else 404)
+    return render(
+        request,
+        "portal/not_me.html",
+        {"refused": refused, "frozen": frozen},
+        status=status,
+    )

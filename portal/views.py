@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from members.throttling import (
     EmailBudget,
+    client_ip,
     status_page_exceeded,
     submission_identifier_exceeded,
     submission_ip_exceeded,
@@ -63,7 +65,7 @@ def _public_request(
         if submission_ip_exceeded(request):
             return _throttled(request)
         if form.is_valid():
-            data = data_of(form.cleaned_data)
+            data = replace(data_of(form.cleaned_data), client_ip=client_ip(request))
             if submission_identifier_exceeded(data.member_number or data.nir):
                 return _throttled(request)
             budget = EmailBudget(data.email)

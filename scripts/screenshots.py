@@ -54,16 +54,32 @@ def wait_until_up(base_url: str, timeout: float = 30) -> None:
     raise SystemExit(f"the server at {base_url} did not start")
 
 
-def desk_login(page: Any, base_url: str, username: str) -> None:
-    """Log in through the desk's own form."""
+def demo_code(env: dict[str, str]) -> str:
+    """The demo staff's current second-factor code, as the README's tour gets it."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "demo_totp"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
+
+
+def desk_login(page: Any, base_url: str, username: str, env: dict[str, str]) -> None:
+    """Log in through the desk's own forms: the password, then the second factor."""
     page.goto(f"{base_url}/desk/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", STAFF_PASSWORD)
     page.locator("main form button[type=submit]").click()
+    page.wait_for_url("**/desk/second-factor/**")
+    page.fill("#id_otp_token", demo_code(env))
+    page.locator("main form button[type=submit]").first.click()
     page.wait_for_load_state()
 
 
-def take(base_url: str, out: Path, language: str) -> list[str]:
+def take(base_url: str, out: Path, language: str, env: dict[str, str]) -> list[str]:
     """Photograph the three pages; return what could not be taken and why."""
     from playwright.sync_api import sync_playwright
 
@@ -89,13 +105,13 @@ def take(base_url: str, out: Path, language: str) -> list[str]:
 
         staff = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
         page = staff.new_page()
-        desk_login(page, base_url, "agent")
+        desk_login(page, base_url, "agent", env)
         page.goto(f"{base_url}/desk/tickets/{reference}/")
         page.screenshot(path=str(out / "desk-ticket.png"), full_page=True)
 
         supervisor = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
         page = supervisor.new_page()
-        desk_login(page, base_url, "supervisor")
+        desk_login(page, base_url, "supervisor", env)
         response = page.goto(f"{base_url}/desk/supervisor/")
         if response is not None and response.status == 200:
             page.screenshot(path=str(out / "supervisor.png"), full_page=True)
@@ -138,7 +154,7 @@ def main() -> int:
         )
         try:
             wait_until_up(base_url)
-            missing = take(base_url, out, args.language)
+            missing = take(base_url, out, args.language, env)
         finally:
             server.terminate()
             server.wait(timeout=10)

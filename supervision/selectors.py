@@ -22,9 +22,10 @@ from django.db.models import Aggregate, Count, F, FloatField, Func, Min, Q, Quer
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
+from members.models import Account, SecondFactorEvent, StaffTOTPDevice
 from supervision.models import AgentDayFigures, DayFigures
 from tickets.business_hours import over_target_cutoffs
-from tickets.models import OPEN_STATES, Ticket, TicketKind, TicketState
+from tickets.models import OPEN_STATES, RiskLevel, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class Backlog:
     # Four-eyes: risky confirmations waiting for a second person, and since when the oldest.
     awaiting_approval: int = 0
     approval_waiting_since: dt.datetime | None = None
+    # Open tickets by takeover-signal level (workflows/risk.py): key, label, count.
+    risks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def backlog(*, now: dt.datetime) -> Backlog:
@@ -122,6 +125,8 @@ def backlog(*, now: dt.datetime) -> Backlog:
             over=Count("id", filter=over_q),
             stale=Count("id", filter=Q(assignee__isnull=False, claimed_at__lt=stale_before)),
             approval_since=Min("approval_requested_at"),
+            risk_some=Count("id", filter=Q(risk_level=RiskLevel.SOME)),
+            risk_high=Count("id", filter=Q(risk_level=RiskLevel.HIGH)),
             **bucket_filters,
         )
         .order_by()
@@ -132,8 +137,11 @@ def backlog(*, now: dt.datetime) -> Backlog:
     over: dict[str, int] = defaultdict(int)
     stale = 0
     approval_since: list[dt.datetime] = []
+    risks = {RiskLevel.SOME: 0, RiskLevel.HIGH: 0}
     for row in grouped:
         counts[row["state"], row["kind"]] += row["n"]
+        risks[RiskLevel.SOME] += row["risk_some"]
+        risks[RiskLevel.HIGH] += row["risk_high"]
         if row["state"] == TicketState.AWAITING_APPROVAL and row["approval_since"] is not None:
             approval_since.append(row["approval_since"])
         over[row["kind"]] += row["over"]
@@ -173,6 +181,10 @@ def backlog(*, now: dt.datetime) -> Backlog:
         oldest=oldest,
         awaiting_approval=sum(counts[TicketState.AWAITING_APPROVAL, kind] for kind, _l in kinds),
         approval_waiting_since=min(approval_since, default=None),
+        risks=[
+            {"key": level, "label": RiskLevel(level).label, "count": n}
+            for level, n in risks.items()
+        ],
     )
 
 
@@ -518,3 +530,23 @@ class PercentileCont(Aggregate):
         if not 0 <= fraction <= 1:
             raise ValueError("fraction must be within [0, 1]")
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def staff_second_factor_rows() -> list[dict[str, Any]]:
+    """Each active staff account and whether it has an authenticator."""
+    accounts = (
+        Account.objects.filter(is_staff=True, is_active=True)
+        .order_by("username")
+        .only("pk", "username", "email")
+    )
+    confirmed = set(
+        StaffTOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True)
+    )
+    return [{"account": account, "enrolled": account.pk in confirmed} for account in accounts]
+
+
+def second_factor_events(*, limit: int = 100) -> QuerySet[SecondFactorEvent]:
+    """The latest second-factor audit rows (enrolments, failures, resets, step-ups)."""
+    return SecondFactorEvent.objects.select_related("account", "actor").order_by(
+        "-created_at", "-id"
+    )[:limit]

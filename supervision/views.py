@@ -6,29 +6,36 @@ import logging
 from typing import Any, cast
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from members.models import AccessJournalEntry, Account
+from members.throttling import client_ip
 from supervision import exports
 from supervision import render as tables_html
 from supervision.charts import flow_chart
 from supervision.filters import AuditFilter, filters_slug
 from supervision.forms import ReassignForm
-from supervision.selectors import supervision_figures
+from supervision.selectors import (
+    second_factor_events,
+    staff_second_factor_rows,
+    supervision_figures,
+)
 from supervision.services import (
     BULK_LIMIT,
     BulkOutcome,
     claims_release_stale,
     tickets_reassign,
 )
-from tickets.access import supervisor_required
+from tickets.access import step_up_required, supervisor_required
 from tickets.filters import TicketFilter
 from tickets.models import OPEN_STATES, Ticket, TicketEvent
+from workflows.services.second_factor import staff_second_factor_reset
 
 security_log = logging.getLogger("guichet.security")
 PAGE_SIZE = 50
@@ -95,6 +102,7 @@ def _report(request: HttpRequest, outcome: BulkOutcome, done_message: str) -> No
 
 @supervisor_required
 @require_POST
+@step_up_required
 def reassign(request: HttpRequest) -> HttpResponse:
     """Reassign the ticked tickets, or every open ticket of the filtered queue (bounded)."""
     form = ReassignForm(request.POST)
@@ -183,3 +191,41 @@ def audit(request: HttpRequest) -> HttpResponse:
             "query": params.urlencode(),
         },
     )
+
+
+@supervisor_required
+@require_GET
+def staff(request: HttpRequest) -> HttpResponse:
+    """The staff accounts and whether each has an authenticator; reset one from here."""
+    return render(
+        request,
+        "supervision/staff.html",
+        {"rows": staff_second_factor_rows(), "events": second_factor_events()},
+    )
+
+
+@supervisor_required
+@require_POST
+@step_up_required
+def second_factor_reset(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Remove a colleague's authenticator (lost phone): recorded, and the colleague is told."""
+    actor: Account = request.user  # type: ignore[assignment]
+    try:
+        account = Account.objects.get(pk=account_id, is_staff=True)
+    except Account.DoesNotExist:
+        raise Http404 from None
+    if account.pk == actor.pk:
+        messages.error(request, _("Ask another supervisor to reset your own authenticator."))
+        return redirect("supervision_staff")
+    staff_second_factor_reset(
+        account=account,
+        actor=actor,
+        ip=client_ip(request),
+        language=get_language() or "fr",
+    )
+    messages.success(
+        request,
+        _("The authenticator of %(name)s is reset: they will set up a new one at their next login.")
+        % {"name": account.username},
+    )
+    return redirect("supervision_staff")

@@ -11,6 +11,7 @@ from django.test import Client
 
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory
+from tests.second_factor import staff_login
 
 if TYPE_CHECKING:
     from tests.integration.harness import PgBouncer
@@ -45,16 +46,12 @@ def stranger(db: None) -> Account:
 
 @pytest.fixture
 def agent_client(agent: Account) -> Client:
-    client = Client()
-    client.force_login(agent)
-    return client
+    return staff_login(Client(), agent)
 
 
 @pytest.fixture
 def supervisor_client(supervisor: Account) -> Client:
-    client = Client()
-    client.force_login(supervisor)
-    return client
+    return staff_login(Client(), supervisor)
 
 
 @pytest.fixture

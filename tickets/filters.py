@@ -14,7 +14,8 @@ Parameters (all optional, bad values are ignored and reported on `filterset.form
 - `q`: a reference (`REG-…`), a member ID or NIR (any digit), an e-mail (has `@`), or a name:
   accent- and case-insensitive prefix of the last name, `last, first` for both, or
   `first last`.
-- `state`, `kind`, `channel`: one choice each; `assignee`: a staff account's pk;
+- `state`, `kind`, `channel`: one choice each; `risk`: `none`, `some` or `high` (the takeover
+  signals' level, workflows/risk.py); `assignee`: a staff account's pk;
   `age`: one of `AGE_CHOICES`; `overdue=on`: open tickets past their kind's target
   (`settings.GUICHET_TARGET_BUSINESS_HOURS`, in business hours, as on the supervisors' page).
 
@@ -45,6 +46,7 @@ from tickets.models import (
     OPEN_STATES,
     REFERENCE_REGEX,
     Channel,
+    RiskLevel,
     Ticket,
     TicketKind,
     TicketState,
@@ -169,6 +171,10 @@ class TicketFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(label=_("State"), choices=TicketState.choices)
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=TicketKind.choices)
     channel = django_filters.ChoiceFilter(label=_("Channel"), choices=Channel.choices)
+    # ticket_open_risk_idx (risk_level, created_at, id) on open tickets.
+    risk = django_filters.ChoiceFilter(
+        label=_("Risk"), field_name="risk_level", choices=RiskLevel.choices
+    )
     assignee = django_filters.ModelChoiceFilter(
         label=_("Assignee"), queryset=lambda _request: staff_accounts()
     )
@@ -181,7 +187,7 @@ class TicketFilter(django_filters.FilterSet):
 
     class Meta:
         model = Ticket
-        fields = ["queue", "q", "state", "kind", "channel", "assignee", "age", "overdue"]
+        fields = ["queue", "q", "state", "kind", "channel", "risk", "assignee", "age", "overdue"]
 
     def __init__(
         self,

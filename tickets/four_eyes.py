@@ -67,8 +67,8 @@ def _typed_by_staff(ticket: Ticket) -> bool:
 
 
 def _high_risk_signal(ticket: Ticket) -> bool:
-    """A risk score computed elsewhere (a `risk_level` field, when a branch adds one)."""
-    return bool(getattr(ticket, "risk_level", "") == "high")
+    """The takeover signals weighed at intake reached "high" (workflows/risk.py)."""
+    return ticket.is_high_risk
 
 
 def _every_confirmation(ticket: Ticket) -> bool:

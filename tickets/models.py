@@ -52,6 +52,16 @@ class TicketState(models.TextChoices):
 DECIDABLE_STATES = (TicketState.PENDING, TicketState.IDENTITY_MISMATCH)
 # Not decided yet: the queues, the backlog and the expiry rule cover all of these.
 OPEN_STATES = (*DECIDABLE_STATES, TicketState.AWAITING_APPROVAL)
+# The reason code a high-risk ticket brings to four-eyes and to a refused bulk confirmation.
+HIGH_RISK_REASON = "high_risk"
+
+
+class RiskLevel(models.TextChoices):
+    """How strongly the takeover signals point at someone else (weights: workflows/risk.py)."""
+
+    NONE = "none", _("No signal")
+    SOME = "some", _("Some signals")
+    HIGH = "high", _("High risk")
 
 
 class MatchResult(models.TextChoices):
@@ -62,6 +72,7 @@ class MatchResult(models.TextChoices):
     ALREADY_REGISTERED = "already_registered", _("Already has an account")
     NO_ACCOUNT = "no_account", _("Has no account")
     ACCOUNT_CLOSED = "account_closed", _("Account closed")
+    ACCOUNT_FROZEN = "account_frozen", _("Account frozen (the member said it was not them)")
 
 
 class RejectionReason(models.TextChoices):
@@ -74,6 +85,7 @@ class RejectionReason(models.TextChoices):
     SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
     MEMBER_WITHDREW = "member_withdrew", _("Member withdrew the request")
     EXPIRED = "expired", _("Expired without a decision")
+    ACCOUNT_FROZEN = "account_frozen", _("Cancelled: the member said it was not them")
     OTHER = "other", _("Other (see comment)")
 
 
@@ -161,6 +173,13 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     )
     match_result = models.CharField(max_length=24, choices=MatchResult.choices, blank=True)
     match_details = models.JSONField(default=dict, blank=True)
+    # Takeover signals (workflows/risk.py), computed at intake and refreshed when a related
+    # request arrives: the level, its score and the signals that raised it, with their details.
+    risk_level = models.CharField(
+        _("risk"), max_length=4, choices=RiskLevel.choices, default=RiskLevel.NONE
+    )
+    risk_score = models.PositiveSmallIntegerField(default=0)
+    risk_signals = models.JSONField(default=list, blank=True)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -244,7 +263,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             # keys and condition without the included columns: docs/operations.md).
             models.Index(
                 fields=["created_at", "id"],
-                include=["state", "kind", "assignee", "claimed_at"],
+                include=["state", "kind", "assignee", "claimed_at", "risk_level"],
                 name="ticket_open_cover_idx",
                 condition=Q(state__in=OPEN_STATES),
             ),
@@ -288,6 +307,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["last_name_key", "created_at", "id"], name="ticket_name_created_idx"
             ),
+            # Desk filter "risk" on an open queue: risk_level = %s AND open ORDER BY created_at.
+            models.Index(
+                fields=["risk_level", "created_at", "id"],
+                name="ticket_open_risk_idx",
+                condition=Q(state__in=OPEN_STATES),
+            ),
             # Desk search by NIR: submitted_nir = %s.
             models.Index(fields=["submitted_nir"], name="ticket_sub_nir_idx"),
             # Desk search by e-mail: lower(submitted_email) = lower(%s).
@@ -311,6 +336,20 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def is_high_risk(self) -> bool:
+        """High risk: never confirmed in bulk, and a reason for a second agent (four-eyes)."""
+        return self.risk_level == RiskLevel.HIGH
+
+    def second_agent_reasons(self) -> list[str]:
+        """Why confirming this ticket needs a second agent, as far as its risk goes.
+
+        The one hook for four-eyes (the "nobody hands over an account alone" rule): its list of
+        confirmation risks includes these codes, so a high-risk ticket always needs a second
+        person, whichever way it is confirmed.
+        """
+        return [HIGH_RISK_REASON] if self.is_high_risk else []
 
     # --- guards (small, read-only) ---------------------------------------------------------
     def has_registry_member(self) -> bool:
@@ -440,6 +479,17 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         target=TicketState.REJECTED,
         permission=system_only,
     )
+    def cancel_for_frozen_account(self) -> None:
+        """The member said "this was not me": what was in progress for the account stops."""
+        self.decided_at = timezone.now()
+        self.rejection_reason = RejectionReason.ACCOUNT_FROZEN
+
+    @transition(
+        field=state,
+        source=list(OPEN_STATES),
+        target=TicketState.REJECTED,
+        permission=system_only,
+    )
     def expire(self) -> None:
         """The system rejects a request left without a decision for too long."""
         self.decided_at = timezone.now()
@@ -457,6 +507,7 @@ class EventKind(models.TextChoices):
     ATTACHED = "attached", _("Repeat request attached")
     SECRET_ANSWER = "secret_answer", _("Secret answer checked")
     OUTCOME = "outcome", _("Outcome carried out")
+    RISK = "risk", _("Risk signals updated")
 
 
 class ActorKind(models.TextChoices):

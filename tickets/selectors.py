@@ -27,6 +27,7 @@ QUEUE_COLUMNS = (
     "submitted_first_name",
     "submitted_member_number",
     "match_result",
+    "risk_level",
     "last_name_key",
     "assignee__username",
 )

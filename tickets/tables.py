@@ -13,7 +13,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from tickets.filters import is_overdue
-from tickets.models import Channel, MatchResult, Ticket, TicketKind, TicketState
+from tickets.models import Channel, MatchResult, RiskLevel, Ticket, TicketKind, TicketState
 
 
 class TicketTable(tables.Table):
@@ -26,6 +26,7 @@ class TicketTable(tables.Table):
     submitted_last_name = tables.Column(verbose_name=_("Last name"), orderable=False)
     submitted_first_name = tables.Column(verbose_name=_("First name"), orderable=False)
     match_result = tables.Column(verbose_name=_("Registry check"), orderable=False)
+    risk_level = tables.Column(verbose_name=_("Risk"), orderable=False)
     assignee = tables.Column(
         accessor="assignee__username", verbose_name=_("Assignee"), default="—", orderable=False
     )
@@ -43,6 +44,7 @@ class TicketTable(tables.Table):
             "submitted_last_name",
             "submitted_first_name",
             "match_result",
+            "risk_level",
             "assignee",
             "created_at",
             "decided_at",
@@ -75,6 +77,7 @@ class TicketTable(tables.Table):
                 ("state", TicketState.choices),
                 ("channel", Channel.choices),
                 ("match_result", MatchResult.choices),
+                ("risk_level", RiskLevel.choices),
             )
         }
         late = str(_("late"))
@@ -88,6 +91,11 @@ class TicketTable(tables.Table):
             "submitted_last_name": lambda t: t.submitted_last_name,
             "submitted_first_name": lambda t: t.submitted_first_name,
             "match_result": lambda t: labels["match_result"].get(t.match_result, "—"),
+            "risk_level": lambda t: (
+                labels["risk_level"].get(t.risk_level, t.risk_level)
+                if t.risk_level != RiskLevel.NONE
+                else ""
+            ),
             "assignee": lambda t: t.assignee.username if t.assignee is not None else "—",
             "created_at": lambda t: _when(t.created_at),
             "decided_at": lambda t: _when(t.decided_at),

@@ -15,6 +15,7 @@ from core.checks import broker_is_safe, unsafe_start_refusals
 from core.health import HEARTBEAT_KEY
 from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
+from workflows.services.intake import intake_traces_purge
 from workflows.services.outbox import outbox_dispatch, outbox_due_ids
 from workflows.services.retention import retention_purge
 from workflows.services.submissions import form_submissions_purge
@@ -74,6 +75,12 @@ def tickets_expire() -> int:
 def form_tokens_purge() -> int:
     """Forget the one-time tokens of public forms submitted more than two days ago."""
     return form_submissions_purge()
+
+
+@shared_task(ignore_result=True)
+def intake_traces_purge_task() -> int:
+    """Forget the intake traces older than the longest signal window (workflows/risk.py)."""
+    return intake_traces_purge()
 
 
 @shared_task(ignore_result=True)

@@ -73,8 +73,40 @@ def account_email_set(*, account: Account, new_email: str) -> str:
     """Replace the address on file (the caller holds the row lock); return the old address."""
     old_email = account.email
     account.email = new_email
-    account.save(update_fields=["email"])
+    account.email_changed_at = timezone.now()
+    account.save(update_fields=["email", "email_changed_at"])
     return old_email
+
+
+def account_freeze(*, account: Account) -> Account:
+    """Freeze the account (the member said "this was not me"): no login, no recovery.
+
+    The password becomes unusable, which also ends every session of the account: Django checks
+    each session against a hash of the password on every request (ASVS 5.0 7.4.3).
+    """
+    account.status = AccountStatus.FROZEN
+    account.frozen_at = timezone.now()
+    account.set_unusable_password()
+    account.must_change_password = False
+    account.temporary_password_expires_at = None
+    account.save(
+        update_fields=[
+            "status",
+            "frozen_at",
+            "password",
+            "must_change_password",
+            "temporary_password_expires_at",
+        ]
+    )
+    return account
+
+
+def account_unfreeze(*, account: Account) -> Account:
+    """An agent's decision: the account is active again (new codes follow, by the workflow)."""
+    account.status = AccountStatus.ACTIVE
+    account.frozen_at = None
+    account.save(update_fields=["status", "frozen_at"])
+    return account
 
 
 def account_close(*, account: Account) -> Account:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from members.models import AccessJournalEntry, AccessKind, Account, AppendOnlyError, RevealReason
 from members.services.access_journal import access_record
 from tests.factories import MemberFactory, TicketFactory
+from tests.second_factor import staff_login
 from workflows.services.retention import retention_purge
 
 pytestmark = pytest.mark.django_db
@@ -122,8 +123,7 @@ def test_a_reveal_needs_post_csrf_and_staff(
     agent: Account, ticket: Any, member_client: Client
 ) -> None:
     url = f"/desk/tickets/{ticket.reference}/reveal/"
-    strict = Client(enforce_csrf_checks=True)
-    strict.force_login(agent)
+    strict = staff_login(Client(enforce_csrf_checks=True), agent)
     assert strict.post(url, {"reason": RevealReason.IDENTITY_CHECK}).status_code == 403
     assert strict.get(url).status_code == 405
     assert member_client.post(url, {"reason": RevealReason.IDENTITY_CHECK}).status_code == 403
@@ -142,7 +142,9 @@ SHOWS_A_MEMBER = {
     "desk_member_reveal": AccessKind.REVEAL,
 }
 NO_MEMBER_FILE = {
-    "desk_login", "desk_logout",
+    "desk_login", "desk_logout", "desk_second_factor",
+    # Staff accounts and their second factor: no member's data.
+    "supervision_staff", "supervision_second_factor_reset",
     # Work lists: reference, kind, state and the typed name, never NIR or birth date; opening a
     # ticket from them is the look that is journaled.
     "desk_queue", "supervision_queue",

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from members.models import Account, Member
 from tests.factories import MemberFactory, StaffFactory, TicketFactory
 from tests.requests import intake_request
+from tests.second_factor import fresh_code, staff_login
 from tickets.models import EventKind, RejectionReason, Ticket, TicketState
 from tickets.services import ticket_claim, ticket_note
 from workflows.services.decisions import ticket_reject
@@ -93,7 +94,11 @@ def test_the_desk_login_takes_staff_only(client: Client, member_account: Account
         "/desk/login/?next=/desk/tickets/REG-ABCDEFGH/",
         {"username": "carol", "password": "staff password 123"},
     )
+    # The password alone leads to the second-factor step, which then leads where asked.
     assert response.status_code == 302
+    assert response["Location"] == "/desk/second-factor/?next=%2Fdesk%2Ftickets%2FREG-ABCDEFGH%2F"
+    carol = Account.objects.get(username="carol")
+    response = client.post(response["Location"], {"otp_token": fresh_code(carol)})
     assert response["Location"] == "/desk/tickets/REG-ABCDEFGH/"
 
 
@@ -103,7 +108,10 @@ def test_the_desk_login_never_redirects_off_the_desk(client: Client, target: str
     response = client.post(
         f"/desk/login/?next={target}", {"username": "carol", "password": "staff password 123"}
     )
-    assert response["Location"] == "/desk/"
+    assert response["Location"] == "/desk/second-factor/?next=%2Fdesk%2F"
+    carol = Account.objects.get(username="carol")
+    step = f"/desk/second-factor/?next={target}"
+    assert client.post(step, {"otp_token": fresh_code(carol)})["Location"] == "/desk/"
 
 
 # --- query cost ------------------------------------------------------------------------------
@@ -217,7 +225,7 @@ def test_an_unknown_person_cannot_be_confirmed(agent_client: Client) -> None:
 
 def test_staff_outside_the_agents_group_see_no_decision(client: Client, member: Member) -> None:
     ticket = _submit(member)
-    client.force_login(StaffFactory(groups=[]))
+    staff_login(client, StaffFactory(groups=[]))
     response = client.get(f"/desk/tickets/{ticket.reference}/")
     if response.status_code == 200:
         assert _action_urls(response.content.decode(), ticket.reference) == set()

@@ -9,6 +9,7 @@ from django.test import Client
 
 from members.models import Account
 from tests.factories import TicketFactory
+from tests.second_factor import staff_login
 from tickets.models import EventKind, Ticket, TicketState
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ def ticket() -> Ticket:
 def _client(account: Account | None) -> Client:
     client = Client()
     if account is not None:
-        client.force_login(account)
+        staff_login(client, account)
     return client
 
 

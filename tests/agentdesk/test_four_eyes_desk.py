@@ -10,6 +10,7 @@ from django.test import Client
 
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory, TicketFactory
+from tests.second_factor import staff_login
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage
 
@@ -114,7 +115,7 @@ def test_approve_and_send_back_need_post_and_a_csrf_token(
     ticket = _phone_recovery()
     _post(agent_client, ticket, "confirm")
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(supervisor)
+    staff_login(strict, supervisor)
     for action in ("approve", "send-back"):
         url = f"/desk/tickets/{ticket.reference}/{action}/"
         assert strict.post(url, {"reason": "other"}).status_code == 403

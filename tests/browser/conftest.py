@@ -17,6 +17,7 @@ from django.core.cache import cache, caches
 from django.test import Client
 
 from members.models import Account
+from tests.second_factor import staff_login
 
 BROWSER_DIR = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -100,7 +101,13 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
     """Open a page in a fresh context: new_page(language, account=None, width=1280)."""
     contexts: list[Any] = []
 
-    def open_page(language: str = "fr", account: Account | None = None, width: int = 1280) -> Any:
+    def open_page(
+        language: str = "fr",
+        account: Account | None = None,
+        width: int = 1280,
+        second_factor: bool = True,
+    ) -> Any:
+        """`second_factor=False`: a staff session on its password alone (the step's pages)."""
         context = browser.new_context(
             base_url=live_server.url,
             locale=LOCALES[language],
@@ -110,7 +117,10 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
         contexts.append(context)
         if account is not None:
             client = Client()
-            client.force_login(account)
+            if second_factor:
+                staff_login(client, account)  # members are simply logged in
+            else:
+                client.force_login(account)
             cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
             context.add_cookies(
                 [

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory, TicketFactory
+from tests.second_factor import ensure_device
 from tickets.models import Ticket
 
 LANGUAGES = ["fr", "en"]
@@ -36,6 +37,8 @@ class World:
     supervisor: Account
     ticket: Ticket
     awaiting: Ticket  # a risky confirmation the agent asked for (four-eyes)
+    newcomer: Account  # staff without an authenticator yet: the enrolment page
+    returning: Account  # staff with one, on the password alone: the second-factor step
 
 
 @pytest.fixture
@@ -62,6 +65,8 @@ def world(db: None) -> World:
         supervisor=StaffFactory(username="sam", groups=["supervisors", "agents"]),
         ticket=ticket,
         awaiting=awaiting,
+        newcomer=StaffFactory(username="nina"),
+        returning=ensure_device(StaffFactory(username="rob")).user,
     )
 
 
@@ -91,6 +96,9 @@ PAGES: list[Page] = [
     ("supervisor", "overview", lambda w: "/desk/supervisor/", 200),
     ("supervisor", "queue", lambda w: "/desk/supervisor/queue/", 200),
     ("supervisor", "audit", lambda w: "/desk/supervisor/audit/", 200),
+    ("supervisor", "staff", lambda w: "/desk/supervisor/staff/", 200),
+    ("newcomer", "enrolment", lambda w: "/desk/second-factor/", 200),
+    ("returning", "second-factor", lambda w: "/desk/second-factor/", 200),
     ("supervisor", "ticket", lambda w: f"/desk/tickets/{w.ticket.reference}/", 200),
     ("agent", "awaiting-own", lambda w: f"/desk/tickets/{w.awaiting.reference}/", 200),
     ("supervisor", "approval-queue", lambda w: "/desk/?queue=my_approval", 200),
@@ -106,7 +114,10 @@ FORMS_WITH_ERRORS: list[tuple[str, str]] = [
     ("member", "/account/password/"),
     ("member", "/account/email/"),
     ("anonymous", "/desk/login/"),
+    ("newcomer", "/desk/second-factor/"),
+    ("returning", "/desk/second-factor/"),
 ]
+PASSWORD_ONLY = ("newcomer", "returning")
 
 
 def account_for(role: str, world: World) -> Account | None:
@@ -116,6 +127,8 @@ def account_for(role: str, world: World) -> Account | None:
         "temporary": world.temporary,
         "agent": world.agent,
         "supervisor": world.supervisor,
+        "newcomer": world.newcomer,
+        "returning": world.returning,
     }[role]
 
 
@@ -145,7 +158,7 @@ def test_page_has_no_serious_accessibility_violation(
     status: int,
     language: str,
 ) -> None:
-    page = new_page(language, account_for(role, world))
+    page = new_page(language, account_for(role, world), second_factor=role not in PASSWORD_ONLY)
     response = page.goto(path(world))
     assert response is not None and response.status == status, page.url
     assert page.get_attribute("html", "lang") == language
@@ -158,7 +171,7 @@ def test_page_has_no_serious_accessibility_violation(
 def test_a_form_returned_with_errors_has_no_serious_violation(
     new_page: Callable[..., Any], world: World, role: str, path: str, language: str
 ) -> None:
-    page = new_page(language, account_for(role, world))
+    page = new_page(language, account_for(role, world), second_factor=role not in PASSWORD_ONLY)
     page.goto(path)
     page.locator("main form button[type=submit], main form button:not([type])").last.click()
     page.wait_for_load_state()

@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
 
+from members.models import Account
+from members.second_factor import VERIFIED_AT_SESSION_KEY, current_code, secret_from_b32
 from tests.factories import MemberFactory, StaffFactory
 from tests.integration.harness import require_services
+from tests.requests import intake_request
+from tests.second_factor import fresh_code
 from tickets.models import Ticket, TicketKind, TicketState
 from workflows.services.intake import RequestData, request_intake
 
@@ -43,10 +49,24 @@ def _submit(member_number: str, last_name: str, email: str) -> Ticket:
 
 
 def _log_in(page: Any, username: str) -> None:
+    """Password, then the second factor: a first login enrols (the key read off the page, the
+    code computed from it as an authenticator app would), and keeps the backup codes shown."""
     page.goto("/desk/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "staff password 123")
     page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/desk/second-factor/"))
+    secret = page.locator("code.secret")
+    if secret.count():
+        assert page.locator("figure.qr svg").count() == 1  # the QR code, drawn by the page
+        page.fill("#id_otp_token", current_code(secret_from_b32(secret.inner_text())))
+        page.keyboard.press("Enter")
+        page.wait_for_selector("ul.backup-codes")
+        assert page.locator("ul.backup-codes li").count() == 10
+        page.locator("a.button").click()
+    else:
+        page.fill("#id_otp_token", fresh_code(Account.objects.get(username=username)))
+        page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/desk/$"))
 
 
@@ -110,3 +130,31 @@ def test_reject_one_mismatch_confirm_another_and_the_member_is_told(
         fraud.reference
         in by_recipient["x@example.org"].subject + by_recipient["x@example.org"].body
     )
+
+
+def test_an_old_second_factor_asks_again_and_the_confirmation_keeps_its_comment(
+    new_page: Callable[..., Any], settings: Any
+) -> None:
+    """Step-up (docs/security.md §41) in a real browser: the comment typed survives the prompt."""
+    settings.LANGUAGE_CODE = "en"
+    carla = StaffFactory(username="carla")
+    ticket = intake_request(MemberFactory(member_number="400000088"))
+    page = new_page("en", carla)
+    # The second factor was proven longer ago than GUICHET_STEP_UP_SECONDS.
+    cookie = next(c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    session = SessionStore(session_key=cookie["value"])
+    session[VERIFIED_AT_SESSION_KEY] = time.time() - settings.GUICHET_STEP_UP_SECONDS - 5
+    session.save()
+
+    page.goto(f"/desk/tickets/{ticket.reference}/")
+    page.fill("#confirm-comment", "called back on the number on file")
+    page.get_by_role("button", name="Confirm identity and carry out").click()
+    page.get_by_role("heading", name="Confirm it is you").wait_for()
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.PENDING
+    page.fill("#id_otp_token", fresh_code(carla))
+    page.get_by_role("button", name="Confirm and continue").click()
+    assert page.get_by_text("Confirmed: the outcome is on its way").is_visible()
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.CONFIRMED
+    assert ticket.events.filter(body="called back on the number on file").exists()

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
+from tests.second_factor import staff_login
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -25,7 +26,7 @@ def _page_without_javascript(browser: Any, live_server: Any, account: Account) -
         viewport={"width": 1280, "height": 900},
     )
     client = Client()
-    client.force_login(account)
+    staff_login(client, account)
     name = settings.SESSION_COOKIE_NAME
     context.add_cookies(
         [{"name": name, "value": client.cookies[name].value, "url": live_server.url}]

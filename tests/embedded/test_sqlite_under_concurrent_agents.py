@@ -19,6 +19,7 @@ import pytest
 
 from tests.faults.served import Gunicorn
 from tests.integration.harness import REPO_ROOT, HttpClient
+from tests.second_factor import totp_code
 
 AGENTS = 6
 TICKETS = 8
@@ -26,8 +27,9 @@ PASSWORD = "staff password 123"
 
 SEED = f"""
 from tests.factories import StaffFactory, TicketFactory
+from tests.second_factor import ensure_device
 for i in range({AGENTS}):
-    StaffFactory(username=f"agent{{i}}")
+    ensure_device(StaffFactory(username=f"agent{{i}}"))
 for _ in range({TICKETS}):
     print(TicketFactory().reference)
 """
@@ -87,6 +89,8 @@ def test_agents_claiming_and_noting_at_once_never_get_a_server_error(
     for i in range(AGENTS):
         client = HttpClient(server.url, timeout=60)
         login = client.submit("/desk/login/", {"username": f"agent{i}", "password": PASSWORD})
+        assert login.path == "/desk/second-factor/", (login.status, login.path)
+        login = client.submit(login.url, {"otp_token": totp_code()})  # the tests' known key
         assert login.path == "/desk/", (login.status, login.path)
         clients.append(client)
     # Each agent's CSRF token: the cookie's value is accepted as the form's token.

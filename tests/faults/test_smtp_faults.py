@@ -26,6 +26,7 @@ from django.utils import timezone
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
 from tests.integration.harness import CeleryWorker, SmtpSink, free_port, temporary_password_in
+from tests.second_factor import staff_login
 from tickets.models import EventKind, TicketEvent
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
 from workflows.services.decisions import ticket_confirm
@@ -175,7 +176,7 @@ def test_a_permanent_refusal_fails_the_message_and_flags_it_to_supervisors(
         reference = message.ticket.reference
 
         supervisor = Client()
-        supervisor.force_login(StaffFactory(groups=["supervisors"]))
+        staff_login(supervisor, StaffFactory(groups=["supervisors"]))
         page = supervisor.get("/desk/supervisor/")
         assert page.status_code == 200
         html = page.content.decode()
@@ -184,7 +185,7 @@ def test_a_permanent_refusal_fails_the_message_and_flags_it_to_supervisors(
         assert reference in table and "550" in table
 
         agent = Client()
-        agent.force_login(StaffFactory())
+        staff_login(agent, StaffFactory())
         ticket_page = agent.get(f"/desk/tickets/{reference}/").content.decode()
         flagged = ticket_page[ticket_page.index('id="history-title"') :]
         flagged = flagged[flagged.index("event-email") :]

@@ -18,6 +18,7 @@ from django.test import Client
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
 from tests.faults.services import IN_CI
+from tests.second_factor import staff_login
 from tickets.models import EventKind, Ticket, TicketEvent
 from workflows.models import EmailTemplate, OutboxMessage
 
@@ -52,7 +53,7 @@ def test_two_agents_on_one_ticket_give_one_transition_and_a_clear_answer(
     clients = []
     for agent in agents:
         client = Client(raise_request_exception=False)
-        client.force_login(agent)
+        staff_login(client, agent)
         clients.append(client)
     for _ in range(ROUNDS):
         ticket = TicketFactory()

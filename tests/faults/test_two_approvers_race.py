@@ -19,6 +19,7 @@ from django.test import Client
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory, TicketFactory
 from tests.faults.services import IN_CI
+from tests.second_factor import staff_login
 from tickets.models import Channel, EventKind, Ticket, TicketEvent, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage
 from workflows.services.decisions import ticket_confirm
@@ -47,7 +48,7 @@ def test_two_approvers_at_once_give_one_transition_and_one_e_mail() -> None:
     clients = []
     for approver in approvers:
         client = Client(raise_request_exception=False)
-        client.force_login(approver)
+        staff_login(client, approver)
         clients.append(client)
     for _ in range(ROUNDS):
         member = MemberFactory()

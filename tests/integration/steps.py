@@ -6,8 +6,9 @@ import datetime
 import re
 from collections.abc import Mapping
 
-from members.models import Member
+from members.models import Account, Member
 from tests.integration.harness import HttpClient, Response
+from tests.second_factor import fresh_code
 
 REFERENCE_IN_PATH = re.compile(r"^/requests/([A-Z]{3}-[0-9A-HJKMNP-TV-Z]{8})/$")
 
@@ -58,9 +59,18 @@ def page_errors(response: Response) -> list[str]:
 
 
 def desk_login(client: HttpClient, username: str, password: str) -> Response:
-    """Log in at /desk/login/; the agent lands on the queue."""
+    """Log in at /desk/login/, then type the authenticator's code; the agent lands on the queue.
+
+    The account gets an authenticator with the tests' known key if it has none
+    (tests/second_factor.py).
+    """
+    account = Account.objects.get(username=username)
     response = client.submit("/desk/login/", {"username": username, "password": password})
-    assert response.path == "/desk/", f"desk login failed: {response.status} {response.path}"
+    assert response.path == "/desk/second-factor/", (
+        f"desk login failed: {response.status} {response.path}"
+    )
+    response = client.submit(response.url, {"otp_token": fresh_code(account)})
+    assert response.path == "/desk/", f"second factor failed: {response.status} {response.path}"
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
@@ -15,6 +16,13 @@ from tickets.models import MatchResult, TicketKind
 from workflows.services.matching import registry_check
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _debug(settings: Any) -> None:
+    """seed_demo refuses to run with DEBUG off (tests/members/test_second_factor.py proves it)."""
+    settings.DEBUG = True
+
 
 README_TOUR_MEMBERS = sorted(
     [

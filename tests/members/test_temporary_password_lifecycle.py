@@ -20,6 +20,7 @@ from django.utils import timezone
 from members import throttling
 from members.models import Account
 from tests.factories import MemberAccountFactory, MemberFactory
+from tests.second_factor import fresh_code
 from tickets.models import EventKind, TicketKind
 from workflows.services.decisions import ticket_confirm
 from workflows.services.intake import RequestData, request_intake
@@ -196,6 +197,7 @@ def test_login_rotates_the_session_key_and_logout_kills_the_old_cookie() -> None
 def _desk_session(agent: Account) -> Client:
     client = Client()
     client.post("/desk/login/", {"username": agent.username, "password": "staff password 123"})
+    client.post("/desk/second-factor/", {"otp_token": fresh_code(agent)})
     assert client.get("/desk/").status_code == 200
     return client
 

@@ -13,6 +13,7 @@ from django.test import Client
 from core.logging import ControlCharacterFilter
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
+from tests.second_factor import staff_login
 from tickets.models import AppendOnlyError, EventKind, Ticket, TicketEvent
 from tickets.services import ticket_claim, ticket_note, ticket_release
 from workflows.services.decisions import ticket_confirm, ticket_reject
@@ -205,7 +206,7 @@ def test_control_characters_are_encoded_in_log_lines() -> None:
 def superuser_client(db: None) -> Client:
     root = StaffFactory(username="root", is_superuser=True)
     client = Client()
-    client.force_login(root)
+    staff_login(client, root)
     return client
 
 

@@ -17,6 +17,7 @@ from django.urls import include, path
 
 from core.checks import broker_is_safe
 from tests.faults.services import private_redis
+from tests.second_factor import staff_login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +171,7 @@ def test_pages_that_may_show_personal_data_are_not_stored(
     url: str, member_account: object, agent: object
 ) -> None:
     client = Client()
-    client.force_login(agent if url.startswith("/desk/") else member_account)  # type: ignore[arg-type]
+    staff_login(client, agent if url.startswith("/desk/") else member_account)  # type: ignore[arg-type]
     response = client.get(url, secure=True)
     assert "no-store" in response.headers["Cache-Control"]
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from members.models import Account
 from tests.factories import TicketFactory
+from tests.second_factor import staff_login
 from tickets.models import Ticket, TicketEvent
 
 hsettings.register_profile(
@@ -82,7 +83,7 @@ def test_desk_actions_never_fail_with_hostile_values(
 ) -> None:
     ticket = TicketFactory()
     client = Client(raise_request_exception=False)
-    client.force_login(agent)
+    staff_login(client, agent)
     for action in ("note", "reject", "flag-mismatch"):
         response = client.post(
             f"/desk/tickets/{ticket.reference}/{action}/",
@@ -98,7 +99,7 @@ def test_desk_actions_never_fail_with_hostile_values(
 def test_a_note_round_trips_unchanged_and_escaped(agent: Account) -> None:
     ticket = TicketFactory(submitted_last_name="Nguyễn", submitted_first_name="Zoë")
     client = Client()
-    client.force_login(agent)
+    staff_login(client, agent)
     note = "O'Brien-Łukasz <script>alert(1)</script>"
     client.post(f"/desk/tickets/{ticket.reference}/note/", {"body": note})
     assert TicketEvent.objects.filter(ticket=ticket, kind="note").get().body == note
@@ -117,7 +118,7 @@ def test_nul_bytes_in_paths_and_query_strings_are_refused_cleanly(
     path: str, agent: Account
 ) -> None:
     client = Client(raise_request_exception=False)
-    client.force_login(agent)
+    staff_login(client, agent)
     _no_server_error(client.get(path))
 
 

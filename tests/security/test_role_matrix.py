@@ -1,8 +1,9 @@
-"""docs/security.md §26-28: every URL x role x method against one declared table; CSRF on POSTs.
+"""docs/security.md §26-28, §40: every URL x role x method against one declared table; CSRF on
+POSTs. Staff roles come twice: past the second factor, and on the password alone.
 
 A URL missing from URL_TABLE fails `test_every_url_is_declared`: declare what each role may do.
-Answers: "ok" 2xx; "redirect" 3xx inside the site; "login" 3xx to a login page; "denied" 403;
-"absent" 404; "method" 405.
+Answers: "ok" 2xx; "redirect" 3xx inside the site; "login" 3xx to a login page; "second_factor"
+3xx to the second-factor step; "denied" 403; "absent" 404; "method" 405.
 """
 
 from __future__ import annotations
@@ -20,11 +21,25 @@ from django.test import Client
 from core.health import HEARTBEAT_KEY
 from members.models import Account
 from tests.factories import StaffFactory, TicketFactory
+from tests.second_factor import staff_login
 from tests.security.urlmap import concrete_path, url_patterns
 from tickets.models import Ticket, TicketEvent
 from workflows.models import OutboxMessage
 
-ROLES = ("anonymous", "member", "other_member", "agent", "supervisor", "deactivated_staff")
+ROLES = (
+    "anonymous",
+    "member",
+    "other_member",
+    "agent",
+    "supervisor",
+    "deactivated_staff",
+    "agent_password_only",
+    "supervisor_password_only",
+    "superuser_password_only",
+)
+# Staff logged in on their password alone: no desk, supervisor or admin page, no POST (§40).
+PASSWORD_ONLY_ROLES = ("agent_password_only", "supervisor_password_only", "superuser_password_only")
+STEP = ("second_factor", "denied")
 Row = dict[str, tuple[str, str]]
 
 
@@ -38,6 +53,7 @@ def roles(
     members: tuple[str, str],
     agent: tuple[str, str],
     supervisor: tuple[str, str],
+    password_only: tuple[str, str] = STEP,
 ) -> Row:
     """Deactivated staff are anonymous to the site: their session no longer authenticates."""
     return {
@@ -47,6 +63,7 @@ def roles(
         "agent": agent,
         "supervisor": supervisor,
         "deactivated_staff": anonymous,
+        **dict.fromkeys(PASSWORD_ONLY_ROLES, password_only),
     }
 
 
@@ -57,12 +74,14 @@ MEMBER_PAGE = roles(
     members=("ok", "ok"),
     agent=("denied", "denied"),
     supervisor=("denied", "denied"),
+    password_only=("denied", "denied"),
 )
 MEMBER_READ_PAGE = roles(
     anonymous=("login", "login"),
     members=("ok", "method"),
     agent=("denied", "method"),
     supervisor=("denied", "method"),
+    password_only=("denied", "method"),
 )
 DESK_PAGE = roles(
     anonymous=("login", "login"),
@@ -94,7 +113,20 @@ SUPERVISOR_ACTION = roles(
     agent=("denied", "denied"),
     supervisor=("method", "redirect"),
 )
-ADMIN = same("login", "login")  # superusers only; no persona here is one
+SECOND_FACTOR_STEP = roles(
+    anonymous=("login", "login"),
+    members=("login", "login"),
+    agent=("ok", "ok"),  # an empty POST shows the form again
+    supervisor=("ok", "ok"),
+    password_only=("ok", "ok"),
+)
+# Superusers only: verified staff who are not are sent to the admin's login.
+ADMIN = roles(
+    anonymous=("login", "login"),
+    members=("login", "login"),
+    agent=("login", "login"),
+    supervisor=("login", "login"),
+)
 
 URL_TABLE: dict[str, Row] = {
     "home": PUBLIC_PAGE,
@@ -114,7 +146,9 @@ URL_TABLE: dict[str, Row] = {
     "password_change": MEMBER_PAGE,
     "email_change": MEMBER_PAGE,
     "email_change_confirm": same("absent", "absent"),  # with an unknown token
+    "not_me": same("absent", "absent"),  # with an unknown token
     "desk_login": PUBLIC_FORM,
+    "desk_second_factor": SECOND_FACTOR_STEP,
     "desk_logout": same("method", "login"),
     "desk_queue": DESK_PAGE,
     "desk_ticket_new": DESK_FORM,
@@ -132,9 +166,24 @@ URL_TABLE: dict[str, Row] = {
     "supervision_export_queue": SUPERVISOR_PAGE,
     "supervision_export_audit": SUPERVISOR_PAGE,
     "supervision_export_access_journal": SUPERVISOR_PAGE,
+    "supervision_staff": SUPERVISOR_PAGE,
+    # A reset of an unknown account (the path's id) answers 404 once past role and step-up.
+    "supervision_second_factor_reset": roles(
+        anonymous=("login", "login"),
+        members=("denied", "denied"),
+        agent=("denied", "denied"),
+        supervisor=("method", "absent"),
+    ),
     "set_language": same("redirect", "redirect"),
-    "admin:login": PUBLIC_FORM,
-    "admin:logout": same("redirect", "redirect"),
+    "admin:login": roles(
+        anonymous=("ok", "ok"), members=("ok", "ok"), agent=("ok", "ok"), supervisor=("ok", "ok")
+    ),
+    "admin:logout": roles(
+        anonymous=("redirect", "redirect"),
+        members=("redirect", "redirect"),
+        agent=("redirect", "redirect"),
+        supervisor=("redirect", "redirect"),
+    ),
 }
 
 
@@ -153,6 +202,8 @@ def classify(response: HttpResponse) -> str:
         return "ok"
     if 300 <= status < 400:
         location = response.get("Location", "")
+        if location.split("?")[0] == "/desk/second-factor/":
+            return "second_factor"
         return "login" if "login/" in location.split("?")[0] else "redirect"
     return {403: "denied", 404: "absent", 405: "method"}.get(status, str(status))
 
@@ -179,6 +230,11 @@ def personas(
         "agent": agent,
         "supervisor": supervisor,
         "deactivated_staff": StaffFactory(username="gone", is_active=False),
+        "agent_password_only": StaffFactory(username="alice-password-only"),
+        "supervisor_password_only": StaffFactory(
+            username="sam-password-only", groups=["supervisors", "agents"]
+        ),
+        "superuser_password_only": StaffFactory(username="root-password-only", is_superuser=True),
     }
 
 
@@ -195,6 +251,7 @@ def _path_and_ticket(pattern: str) -> tuple[str, Ticket]:
             "action": "note",
             "member_number": ticket.member.member_number,
             "token": "abcdefghijklmnop",
+            "account_id": "999999999",
             "*": "1",
         },
     ), ticket
@@ -208,8 +265,10 @@ def _body(response: HttpResponse) -> str:
 
 def _client(user: Account | None, **kwargs: Any) -> Client:
     client = Client(raise_request_exception=False, **kwargs)
-    if user is not None:
-        client.force_login(user)
+    if user is not None and user.username.endswith("-password-only"):
+        client.force_login(user)  # the password step only
+    elif user is not None:
+        staff_login(client, user)  # members are simply logged in; staff past the second factor
     return client
 
 

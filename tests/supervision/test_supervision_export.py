@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from members.models import Account
 from supervision import exports
 from tests.factories import StaffFactory, TicketFactory
+from tests.second_factor import staff_login
 from tickets.services import ticket_claim, ticket_note
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +127,7 @@ def test_through_pgbouncer_the_export_streams_every_row_once_without_a_server_si
     request.getfixturevalue("pgbouncer")  # this test's connections go through PgBouncer
     references = {TicketFactory().reference for _ in range(25)}
     client = Client()
-    client.force_login(StaffFactory(groups=["supervisors", "agents"]))
+    staff_login(client, StaffFactory(groups=["supervisors", "agents"]))
     monkeypatch.setattr(exports, "CHUNK_SIZE", 10)
     response = client.get("/desk/supervisor/export/queue.csv?queue=all")
     stream = iter(response.streaming_content)

@@ -17,6 +17,7 @@ from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
 from members.models import Account, AccountStatus
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory, TicketFactory
+from tests.second_factor import staff_login
 from tickets.four_eyes import RULES, confirmation_risks
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
 from tickets.services import TicketActionError
@@ -290,7 +291,7 @@ def test_the_admin_cannot_move_a_ticket_out_of_awaiting_approval(agent: Account)
     ticket = _awaiting(agent)
     admin = StaffFactory(is_superuser=True)
     client = Client()
-    client.force_login(admin)
+    staff_login(client, admin)
     url = f"/admin/tickets/ticket/{ticket.pk}/change/"
     client.post(url, {"state": S.CONFIRMED, "kind": ticket.kind})
     client.post(

@@ -51,6 +51,10 @@ TRANSITIONS: dict[str, tuple[Callable[[Ticket], tuple[object, ...]], dict[str, s
         _no_args,
         {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED, S.AWAITING_APPROVAL: S.REJECTED},
     ),
+    "cancel_for_frozen_account": (
+        _no_args,
+        {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED, S.AWAITING_APPROVAL: S.REJECTED},
+    ),
 }
 
 PAIRS = [(state, name) for state in ALL_STATES for name in TRANSITIONS]
@@ -208,7 +212,10 @@ def test_a_stale_copy_cannot_overwrite_a_newer_state() -> None:
     assert Ticket.objects.get(pk=ticket.pk).state == S.REJECTED
 
 
-@pytest.mark.parametrize("name", ["flag_mismatch_at_intake", "pass_registry_check", "expire"])
+@pytest.mark.parametrize(
+    "name",
+    ["flag_mismatch_at_intake", "pass_registry_check", "expire", "cancel_for_frozen_account"],
+)
 def test_no_person_may_run_a_system_transition(agent: Account, name: str) -> None:
     ticket = _ticket_in(S.PENDING)
     supervisor = StaffFactory(groups=["supervisors", "agents"])

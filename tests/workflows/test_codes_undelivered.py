@@ -20,6 +20,7 @@ from django.test import Client, override_settings
 
 from members.models import Account, Member
 from tests.factories import MemberFactory, TicketFactory
+from tests.second_factor import staff_login
 from tickets.models import EventKind, Ticket
 from workflows import passwords
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
@@ -190,7 +191,7 @@ def test_staff_outside_the_agents_group_cannot_re_issue(confirmed: Ticket) -> No
 
     outbox_deliver(message_id=_codes(confirmed).pk)
     client = Client()
-    client.force_login(StaffFactory(groups=[]))
+    staff_login(client, StaffFactory(groups=[]))
     client.post(f"/desk/tickets/{confirmed.reference}/reissue-codes/")
     assert not confirmed.events.filter(reason="codes_reissued").exists()
     assert OutboxMessage.objects.filter(template=EmailTemplate.CREDENTIALS).count() == 1

@@ -15,6 +15,10 @@ from workflows.models import EmailTemplate, OutboxMessage
 from workflows.passwords import generate_temporary_password
 
 
+class AccountFrozen(Exception):
+    """Codes for a frozen account are never issued (a permanent delivery failure)."""
+
+
 @sensitive_variables("password")
 def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -> str:
     """Give the account a new temporary password; the caller e-mails it, nothing keeps it.
@@ -25,6 +29,9 @@ def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -
     password = generate_temporary_password()
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=account_id)
+        if account.is_frozen:
+            # The member said "this was not me" after these codes were queued: never sent.
+            raise AccountFrozen(account_id)
         account.set_password(password)
         account.must_change_password = True
         account.temporary_password_expires_at = timezone.now() + settings.GUICHET_TEMP_PASSWORD_TTL

@@ -10,9 +10,15 @@ from django.utils import timezone
 
 from members.eligibility import eligibility_from_coverages
 from members.models import Account, AccountStatus, Member
-from members.services.accounts import account_close, account_create_for_member, account_email_set
+from members.services.accounts import (
+    account_close,
+    account_create_for_member,
+    account_email_set,
+    account_unfreeze,
+)
 from tickets.four_eyes import confirmation_risks
 from tickets.models import (
+    HIGH_RISK_REASON,
     OPEN_STATES,
     EventKind,
     RejectionReason,
@@ -49,20 +55,32 @@ def _check_outcome_possible(ticket: Ticket) -> Account | None:
         return None
     if account is None or account.status == AccountStatus.CLOSED:
         raise TicketActionError("no_active_account")
+    # A frozen account ("this was not me") is only unfrozen by confirming an access ticket.
+    if account.is_frozen and ticket.kind != TicketKind.ACCESS:
+        raise TicketActionError("account_frozen")
     return account
 
 
 @transaction.atomic
 def ticket_confirm(
-    *, reference: str, actor: Account, comment: str = "", request_id: str = ""
+    *,
+    reference: str,
+    actor: Account,
+    comment: str = "",
+    request_id: str = "",
+    in_bulk: bool = False,
 ) -> Ticket:
     """Confirm the member's identity and carry out the request; e-mails go after commit.
 
     A risky confirmation (tickets.four_eyes) is only recorded: the ticket waits in
     `awaiting_approval` for a second, different staff member; nothing is carried out or e-mailed.
+    `in_bulk`: the confirmation is one of many chosen together (any bulk path must say so); a
+    high-risk ticket is then refused (`high_risk`): it is only ever confirmed on its own.
     """
     ticket = ticket_lock(reference=reference)
     ticket_check_decidable(ticket=ticket, actor=actor)
+    if in_bulk and ticket.is_high_risk:
+        raise TicketActionError(HIGH_RISK_REASON)
     account = _check_outcome_possible(ticket)
     risks = confirmation_risks(ticket)
     if risks:
@@ -154,6 +172,13 @@ def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, reque
         return
     if account is None:
         raise TicketActionError("no_active_account")
+    if ticket.kind == TicketKind.ACCESS and account.is_frozen:
+        # An agent's decision (four-eyes: the veto's ticket is high risk): active again, and
+        # new codes to the address on file — never to an address typed on a request.
+        account_unfreeze(account=account)
+        event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_unfrozen")
+        _send_credentials(ticket=ticket, account=account, recipient=account.email)
+        return
     if ticket.kind in (TicketKind.RECOVERY, TicketKind.ACCESS):
         recipient = account.email
         if ticket.requested_email and ticket.secret_answer_verified:

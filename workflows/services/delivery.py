@@ -17,7 +17,8 @@ from tickets.models import Ticket
 from workflows.emails import build_email
 from workflows.models import EmailTemplate, OutboxMessage
 from workflows.services.accounts import email_change_token_issue
-from workflows.services.credentials import credentials_issue
+from workflows.services.credentials import AccountFrozen, credentials_issue
+from workflows.services.not_me import NOT_ME_TEMPLATES, not_me_link_issue
 from workflows.services.outbox import (
     LeaseKeeper,
     outbox_claim,
@@ -121,7 +122,7 @@ def outbox_deliver(*, message_id: int) -> str:
         return _outbox_send_leased(message=message, lease=lease)
 
 
-@sensitive_variables("secret_context", "email")
+@sensitive_variables("secret_context", "email", "token")
 def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
     """(Issue codes), send and record one message this worker holds the lease on."""
     fault_point("after_claim")
@@ -140,6 +141,9 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
             fault_point("after_hash_commit")
         elif message.template == EmailTemplate.EMAIL_CHANGE_CONFIRM:
             secret_context["confirm_path"] = _email_change_link(message.context)
+        if message.template in NOT_ME_TEMPLATES and message.account_id is not None:
+            token = not_me_link_issue(account_id=message.account_id, template=message.template)
+            secret_context["not_me_path"] = reverse("not_me", kwargs={"token": token})
         email = build_email(message, secret_context)
         # Last check before the irreversible step: the lease is still this sender's.
         if lease.lost.is_set() or not outbox_lease_renew(message=message):
@@ -153,7 +157,7 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
         logger.warning(
             "outbox message %s attempt %s failed: %s", message.pk, message.attempts, error
         )
-        permanent = is_permanent(exc) or isinstance(exc, EmailChangeGone)
+        permanent = is_permanent(exc) or isinstance(exc, (EmailChangeGone, AccountFrozen))
         outbox_mark_failed(message=message, error=error, permanent=permanent)
         return "failed"
     finally:

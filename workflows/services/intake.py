@@ -8,9 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import Account
+from members.names import normalise_name
 from members.secret_answers import secret_answer_hash, secret_answer_matches
 from members.throttling import login_failure_record
 from tickets.models import (
@@ -23,7 +25,8 @@ from tickets.models import (
     new_reference,
 )
 from tickets.services import event_record, ticket_transition
-from workflows.models import EmailTemplate, RequestAlias
+from workflows import risk
+from workflows.models import EmailTemplate, IntakeTrace, RequestAlias
 from workflows.services.matching import NO_ROW, RegistryCheck, registry_check
 from workflows.services.outbox import outbox_enqueue
 
@@ -47,6 +50,9 @@ class RequestData:
     channel: str = Channel.WEB
     # Support form: which of the listed problems the member picked (kept in the history).
     topic: str = ""
+    # The submitting client's address (public forms only), for the network signal; only a keyed
+    # hash of its /24 (/64) is stored (workflows/risk.py).
+    client_ip: str = ""
 
     IDENTITY_FIELDS = ("member_number", "nir", "last_name", "first_name", "birth_date", "email")
 
@@ -98,7 +104,10 @@ def request_intake(
     else:
         stored = check.account.secret_answer_hash if check.account is not None else ""
         answer_ok = secret_answer_matches(data.secret_answer, stored)
-    open_ticket = _open_ticket_for(check, data.kind)
+    open_ticket, related = _open_tickets_for(check, data.kind)
+    submission = _risk_submission(data, check, open_ticket, answer_ok)
+    evidence = risk.evidence_gather(submission, now=timezone.now())
+    assessment = risk.risk_assess(evidence)
     if open_ticket is not None:
         ticket, reference = _attach(
             ticket=open_ticket,
@@ -107,6 +116,7 @@ def request_intake(
             actor=actor,
             request_id=request_id,
             acknowledge=acknowledge,
+            assessment=assessment,
         )
     else:
         ticket = _create(
@@ -116,8 +126,20 @@ def request_intake(
             actor=actor,
             request_id=request_id,
             acknowledge=acknowledge,
+            assessment=assessment,
         )
         reference = ticket.reference
+    IntakeTrace.objects.create(
+        ticket=ticket,
+        member=check.member,
+        identity_key=submission.identity,
+        email_key=risk.email_key(data.email),
+        network_key=submission.network,
+    )
+    # A related request arrived: the member's other open tickets see it in their signals.
+    if evidence.other_requests_for_member > 0:
+        for other in related:
+            ticket_risk_refresh(ticket=other, request_id=request_id)
     if data.kind == TicketKind.RECOVERY and data.requested_email:
         _secret_answer_outcome(
             ticket=ticket, data=data, check=check, answer_ok=answer_ok, request_id=request_id
@@ -138,20 +160,116 @@ def request_intake(
     return Intake(ticket=ticket, reference=reference, attached=open_ticket is not None)
 
 
-def _open_ticket_for(check: RegistryCheck, kind: str) -> Ticket | None:
-    """The member's open ticket of this kind; the same query runs when no member was found."""
-    member_pk = check.member.pk if check.member is not None else NO_ROW
-    ticket: Ticket | None = (
-        Ticket.objects.select_for_update()
-        .filter(member_id=member_pk, kind=kind, state__in=OPEN_STATES)
-        .order_by("created_at", "id")
-        .first()
+def intake_traces_purge(*, now: datetime.datetime | None = None) -> int:
+    """Delete the traces older than `risk.TRACE_DAYS`: past every signal's window."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=risk.TRACE_DAYS)
+    deleted, _ = IntakeTrace.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def _risk_submission(
+    data: RequestData, check: RegistryCheck, open_ticket: Ticket | None, answer_ok: bool
+) -> risk.Submission:
+    """This request as the takeover signals see it (failures: this try's included)."""
+    failures = open_ticket.secret_answer_failures if open_ticket is not None else 0
+    tries_left = failures < settings.GUICHET_SECRET_ANSWER_MAX_TRIES
+    answered = data.kind == TicketKind.RECOVERY and bool(data.requested_email)
+    if answered and tries_left and not (answer_ok and check.account is not None):
+        failures += 1
+    member_pk = check.member.pk if check.member is not None else None
+    return risk.Submission(
+        kind=data.kind,
+        typed_email=data.email,
+        requested_email=data.requested_email,
+        member_pk=member_pk,
+        account=check.account,
+        identity=risk.identity_key(
+            member_pk=member_pk,
+            last_name_key=normalise_name(data.last_name),
+            first_name_key=normalise_name(data.first_name),
+            birth=data.birth_date,
+        ),
+        network=risk.network_key(data.client_ip),
+        secret_answer_failures=failures,
     )
-    return ticket
 
 
-def _intake_data(data: RequestData, check: RegistryCheck, acknowledge: bool) -> dict[str, Any]:
-    extra: dict[str, Any] = {"match_result": check.result}
+def _risk_fields(assessment: risk.Assessment) -> dict[str, Any]:
+    return {
+        "risk_level": assessment.level,
+        "risk_score": assessment.score,
+        "risk_signals": assessment.signals,
+    }
+
+
+def _risk_summary(assessment: risk.Assessment) -> dict[str, Any]:
+    return {"level": assessment.level, "score": assessment.score, "signals": assessment.codes}
+
+
+def ticket_risk_refresh(*, ticket: Ticket, request_id: str = "") -> bool:
+    """Re-assess a stored (locked) open ticket; save and record it when the result changed."""
+    member_pk = ticket.member_id
+    account = Account.objects.filter(member_id=member_pk).first() if member_pk else None
+    first_trace = IntakeTrace.objects.filter(ticket=ticket).order_by("created_at", "id").first()
+    own = IntakeTrace.objects.filter(ticket=ticket).count()
+    submission = risk.Submission(
+        kind=ticket.kind,
+        typed_email=ticket.submitted_email,
+        requested_email=ticket.requested_email,
+        member_pk=member_pk,
+        account=account,
+        identity=risk.identity_key(
+            member_pk=member_pk,
+            last_name_key=ticket.last_name_key,
+            first_name_key=ticket.first_name_key,
+            birth=ticket.submitted_birth_date,
+        ),
+        network=first_trace.network_key if first_trace is not None else "",
+        secret_answer_failures=ticket.secret_answer_failures,
+    )
+    assessment = risk.risk_assess(
+        risk.evidence_gather(submission, now=timezone.now(), own_requests=own)
+    )
+    if assessment.signals == ticket.risk_signals and assessment.level == ticket.risk_level:
+        return False
+    previous = ticket.risk_level
+    for name, value in _risk_fields(assessment).items():
+        setattr(ticket, name, value)
+    ticket.save(update_fields=list(_risk_fields(assessment)))
+    event_record(
+        ticket=ticket,
+        kind=EventKind.RISK,
+        from_state=ticket.state,
+        to_state=ticket.state,
+        reason=assessment.level,
+        data={"previous_level": previous, **_risk_summary(assessment)},
+        request_id=request_id,
+    )
+    return True
+
+
+# A member has a handful of open tickets at most (one per kind); more are not refreshed.
+RELATED_OPEN_MAX = 20
+
+
+def _open_tickets_for(check: RegistryCheck, kind: str) -> tuple[Ticket | None, list[Ticket]]:
+    """The member's open ticket of this kind, and their other open tickets, locked in arrival
+    order (so concurrent requests for one member cannot deadlock); one query, the same one
+    when no member was found (ticket_member_kind_idx)."""
+    member_pk = check.member.pk if check.member is not None else NO_ROW
+    tickets: list[Ticket] = list(
+        Ticket.objects.select_for_update()
+        .filter(member_id=member_pk, state__in=OPEN_STATES)
+        .order_by("created_at", "id")[:RELATED_OPEN_MAX]
+    )
+    same_kind = next((t for t in tickets if t.kind == kind), None)
+    return same_kind, [t for t in tickets if t is not same_kind]
+
+
+def _intake_data(
+    data: RequestData, check: RegistryCheck, acknowledge: bool, assessment: risk.Assessment
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {"match_result": check.result, "risk": _risk_summary(assessment)}
     if data.topic:
         extra["topic"] = data.topic
     if not acknowledge:
@@ -167,6 +285,7 @@ def _create(
     actor: Account | None,
     request_id: str,
     acknowledge: bool,
+    assessment: risk.Assessment,
 ) -> Ticket:
     ticket: Ticket = Ticket(
         kind=data.kind,
@@ -186,6 +305,7 @@ def _create(
         match_result=check.result,
         match_details=check.details,
         created_by=actor if actor is not None and actor.is_staff else None,
+        **_risk_fields(assessment),
     )
     ticket.save()
     event_record(
@@ -194,7 +314,7 @@ def _create(
         actor=actor,
         to_state=ticket.state,
         reason=data.channel,
-        data=_intake_data(data, check, acknowledge),
+        data=_intake_data(data, check, acknowledge, assessment),
         request_id=request_id,
     )
     ticket_transition(
@@ -217,12 +337,13 @@ def _attach(
     actor: Account | None,
     request_id: str,
     acknowledge: bool,
+    assessment: risk.Assessment,
 ) -> tuple[Ticket, str]:
     """Record a repeat request in the open ticket's history under a fresh alias reference."""
     alias = RequestAlias.objects.create(
         reference=new_reference(data.kind), ticket=ticket, channel=data.channel
     )
-    extra = _intake_data(data, check, acknowledge)
+    extra = _intake_data(data, check, acknowledge, assessment)
     extra.update(
         {
             "alias": alias.reference,
@@ -247,6 +368,11 @@ def _attach(
         data=extra,
         request_id=request_id,
     )
+    # The open ticket carries the strongest signals among its requests (the history keeps each).
+    if assessment.score > ticket.risk_score:
+        for name, value in _risk_fields(assessment).items():
+            setattr(ticket, name, value)
+        ticket.save(update_fields=list(_risk_fields(assessment)))
     return ticket, alias.reference
 
 

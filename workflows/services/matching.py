@@ -94,6 +94,8 @@ def registry_check(
         return RegistryCheck(MatchResult.NO_ACCOUNT, member, None, details)
     if account.status == AccountStatus.CLOSED:
         return RegistryCheck(MatchResult.ACCOUNT_CLOSED, member, account, details)
+    if account.status == AccountStatus.FROZEN:
+        return RegistryCheck(MatchResult.ACCOUNT_FROZEN, member, account, details)
     return RegistryCheck(MatchResult.MATCH, member, account, details)
 
 

@@ -1,15 +1,22 @@
-"""`manage.py seed_demo [--password P]`: staff users and registry members to try every path."""
+"""`manage.py seed_demo [--password P] [--totp-secret BASE32]`: staff users (with a known
+authenticator key) and registry members to try every path. Refuses when DEBUG is off."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from members.models import Account, Coverage, CoverageKind, Member
+from members.second_factor import device_seed, secret_from_b32
+
+# The demo staff's authenticator key, printed in the README: anyone can compute its codes, which
+# is why the command refuses to run with DEBUG off (`python manage.py demo_totp` prints one).
+DEMO_TOTP_SECRET = "GUICHETDEMOSTAFFTOTPSECRET234567"  # noqa: S105 (public on purpose)
 
 # Each member lets a newcomer try one path of the README's tour.
 DEMO_MEMBERS = [
@@ -67,9 +74,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--password", default="guichet-demo", help="staff password")
+        parser.add_argument(
+            "--totp-secret",
+            default=DEMO_TOTP_SECRET,
+            help="base32 authenticator key given to the demo staff (default: the README's)",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo creates known passwords and keys: it runs with DEBUG=1 only."
+            )
+        secret = options["totp_secret"]
+        try:
+            if len(secret_from_b32(secret)) < 10:
+                raise ValueError("too short")
+        except ValueError as exc:
+            raise CommandError("--totp-secret must be base32 of at least 80 bits.") from exc
         agents, _ = Group.objects.get_or_create(name="agents")
         supervisors, _ = Group.objects.get_or_create(name="supervisors")
         for username, groups in (("agent", [agents]), ("supervisor", [supervisors, agents])):
@@ -81,6 +103,7 @@ class Command(BaseCommand):
             account.set_password(options["password"])
             account.save()
             account.groups.set(groups)
+            device_seed(account=account, secret=secret)
         for number, nir, last, first, born, email, kinds in DEMO_MEMBERS:
             member, _ = Member.objects.update_or_create(
                 member_number=number,
@@ -95,5 +118,11 @@ class Command(BaseCommand):
             for kind in kinds:
                 Coverage.objects.get_or_create(member=member, kind=kind)
         self.stdout.write(
-            f"demo ready: staff 'agent' and 'supervisor', {len(DEMO_MEMBERS)} registry members"
+            f"demo ready: staff 'agent' and 'supervisor', {len(DEMO_MEMBERS)} registry members; "
+            "second-factor codes: `python manage.py demo_totp`"
+            + (
+                f" or an authenticator app with the key {secret}"
+                if secret == DEMO_TOTP_SECRET
+                else ""
+            )
         )

@@ -40,5 +40,5 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("members", "0003_access_journal")]
+    dependencies = [("members", "0006_access_journal")]
     operations = [migrations.RunPython(forward, backward)]

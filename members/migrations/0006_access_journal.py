@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0002_email_change_request'),
+        ('members', '0005_staff_second_factor'),
     ]
 
     operations = [

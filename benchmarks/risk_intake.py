@@ -1,0 +1,164 @@
+"""What the takeover signals cost at intake, at scale, on PostgreSQL (docs/benchmarks.md).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench_risk \\
+        .venv/bin/python benchmarks/risk_intake.py --members 1000000 --traces 1000000
+
+Loads --members registry members, each with an account, and --traces intake traces spread over
+the last 90 days (random keys, a few shared addresses and networks), with SQL set-returning
+functions; VACUUM ANALYZEs; then measures the signals' own work for --runs submissions
+(`risk.evidence_gather` + `risk.risk_assess`, the three queries intake adds minus the insert,
+plus the insert measured separately): median and p95 milliseconds and the query count, and
+prints the plans. The database is dropped at the end unless --keep (benchmarks/databases.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/guichet_bench_risk"
+PREFIX = "guichet_bench_risk"
+
+
+def _load(members: int, traces: int) -> None:
+    from django.db import connection
+
+    from tickets.models import Ticket
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE workflows_intaketrace, tickets_ticket, members_account, members_member"
+            " CASCADE"
+        )
+        cursor.execute(
+            """
+            INSERT INTO members_member (member_number, nir, last_name, first_name, birth_date,
+                email, last_name_key, first_name_key, created_at, updated_at)
+            SELECT (800000000 + i)::text, '', 'Nom' || i, 'Prenom', DATE '1970-01-01' + (i %% 9000),
+                   'm' || i || '@example.org', 'nom' || i, 'prenom', now(), now()
+            FROM generate_series(1, %s) AS i
+            """,
+            [members],
+        )
+        cursor.execute(
+            """
+            INSERT INTO members_account (username, member_id, email, first_name, last_name,
+                is_staff, is_active, is_superuser, status, must_change_password, secret_question,
+                secret_answer_hash, password, created_at)
+            SELECT member_number, id, email, '', '', false, true, false, 'active', false, '', '',
+                   '!', now()
+            FROM members_member
+            """
+        )
+        # Traces need a ticket: one placeholder ticket carries them all (the FK is all we need).
+        ticket_id = Ticket.objects.create(kind="REG", reference="REG-BENCH000").pk
+        cursor.execute(
+            """
+            INSERT INTO workflows_intaketrace (ticket_id, member_id, identity_key, email_key,
+                network_key, created_at)
+            SELECT %s, (SELECT min(id) FROM members_member) + (i %% %s),
+                   md5('identity' || (i %% %s)), md5('email' || (i %% (%s / 2))),
+                   CASE WHEN i %% 10 = 0 THEN '' ELSE md5('net' || (i %% 50000)) END,
+                   now() - (random() * interval '90 days')
+            FROM generate_series(1, %s) AS i
+            """,
+            [ticket_id, members, members, traces, traces],
+        )
+        cursor.execute("VACUUM ANALYZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--traces", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=300)
+    from benchmarks.databases import (
+        add_keep_argument,
+        database_create_if_missing,
+        dropped_unless_kept,
+    )
+
+    add_keep_argument(parser)
+    args = parser.parse_args()
+    url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    database_create_if_missing(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from members.models import Account
+    from tickets.models import Ticket
+    from workflows import risk
+    from workflows.models import IntakeTrace
+
+    with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        _load(args.members, args.traces)
+        print(f"loaded {args.members:,} members and {args.traces:,} traces "
+              f"in {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+        ids = list(Account.objects.values_list("pk", flat=True)[: args.runs * 3])
+        ticket = Ticket.objects.get(reference="REG-BENCH000")
+        rng = random.Random(13)
+        gather_ms: list[float] = []
+        insert_ms: list[float] = []
+        queries: list[int] = []
+        for _ in range(args.runs):
+            account = Account.objects.select_related("member").get(pk=rng.choice(ids))
+            submission = risk.Submission(
+                kind="REC",
+                typed_email=f"x{rng.randrange(10**6)}@example.net",
+                requested_email="",
+                member_pk=account.member_id,
+                account=account,
+                identity=risk.identity_key(
+                    member_pk=account.member_id, last_name_key="", first_name_key="", birth=None
+                ),
+                network=risk.network_key(f"203.0.{rng.randrange(256)}.{rng.randrange(256)}"),
+                secret_answer_failures=0,
+            )
+            with CaptureQueriesContext(connection) as captured:
+                t0 = time.perf_counter()
+                risk.risk_assess(risk.evidence_gather(submission, now=django.utils.timezone.now()))
+                gather_ms.append((time.perf_counter() - t0) * 1000)
+            queries.append(len(captured.captured_queries))
+            with transaction.atomic():
+                t0 = time.perf_counter()
+                IntakeTrace.objects.create(
+                    ticket=ticket,
+                    member_id=account.member_id,
+                    identity_key=submission.identity,
+                    email_key=risk.email_key(submission.typed_email),
+                    network_key=submission.network,
+                )
+                insert_ms.append((time.perf_counter() - t0) * 1000)
+                transaction.set_rollback(True)
+        with CaptureQueriesContext(connection) as captured:
+            risk.evidence_gather(submission, now=django.utils.timezone.now())
+        with connection.cursor() as cursor:
+            for query in captured.captured_queries:
+                cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query["sql"])
+                print("\n".join(row[0] for row in cursor.fetchall()), "\n")
+
+        def q(values: list[float], p: float) -> float:
+            return statistics.quantiles(values, n=100)[int(p) - 1]
+
+        print(f"signals (2 reads): median {statistics.median(gather_ms):.2f} ms, "
+              f"p95 {q(gather_ms, 95):.2f} ms, queries {max(queries)}")  # fmt: skip
+        print(f"trace insert: median {statistics.median(insert_ms):.2f} ms, "
+              f"p95 {q(insert_ms, 95):.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
