@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from members.identity_fields import BirthDateField, IdentityCleaningMixin
+from members.models import RevealReason
 from tickets.models import Channel, RejectionReason, SendBackReason, TicketKind
 
 REJECTION_CHOICES = [(v, label) for v, label in RejectionReason.choices if v != "expired"]
@@ -40,6 +41,19 @@ class CommentForm(forms.Form):
 
 class NoteForm(forms.Form):
     body = forms.CharField(label=_("Note"), max_length=5000, widget=forms.Textarea)
+
+
+class RevealForm(forms.Form):
+    """Why the agent needs the masked NIR and birth date: a reason from the list, or free text."""
+
+    reason = forms.ChoiceField(label=_("Why do you need them?"), choices=RevealReason.choices)
+    reason_text = forms.CharField(label=_("Explain"), required=False, max_length=200)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("reason") == RevealReason.OTHER and not data.get("reason_text", "").strip():
+            raise ValidationError(_("Explain why you need to see the data."), code="no_reason")
+        return data
 
 
 class SearchForm(forms.Form):

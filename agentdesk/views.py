@@ -27,12 +27,14 @@ from agentdesk.forms import (
     NoteForm,
     OnBehalfForm,
     RejectForm,
+    RevealForm,
     SearchForm,
     SendBackForm,
 )
 from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm, SecondFactorForm
-from members.models import Account, Member
+from members.masking import mask_birth_date, mask_nir
+from members.models import AccessKind, Account, Member
 from members.second_factor import (
     backup_codes_issue,
     confirmed_device,
@@ -43,6 +45,7 @@ from members.second_factor import (
     second_factor_check,
     session_verify,
 )
+from members.services.access_journal import access_record
 from tickets.access import staff_required, step_up_prompt
 from tickets.claims import ClaimState
 from tickets.filters import QUEUE_CHOICES, TicketFilter, overdue_cutoffs
@@ -138,6 +141,28 @@ ELIGIBILITY_REASONS = {
     "no_active_coverage": gettext_lazy("no coverage in force"),
 }
 PAGE_PARAMS = ("after", "before")
+# A reveal shows the NIR and birth date of one record, in this session, for five minutes.
+REVEAL_SECONDS = 5 * 60
+REVEALS_SESSION_KEY = "desk_reveals"
+
+
+def _reveal_key(*, ticket: str = "", member: str = "") -> str:
+    return f"ticket:{ticket}" if ticket else f"member:{member}"
+
+
+def _revealed(request: HttpRequest, key: str) -> bool:
+    """Whether the agent revealed this record's masked data less than REVEAL_SECONDS ago."""
+    until = request.session.get(REVEALS_SESSION_KEY, {}).get(key, 0)
+    return bool(until and until > timezone.now().timestamp())
+
+
+def _reveal_remember(request: HttpRequest, key: str) -> None:
+    now = timezone.now().timestamp()
+    reveals = {k: v for k, v in request.session.get(REVEALS_SESSION_KEY, {}).items() if v > now}
+    reveals[key] = now + REVEAL_SECONDS
+    request.session[REVEALS_SESSION_KEY] = reveals
+
+
 # Decisions that send codes, change an e-mail or close an account: a fresh second factor (§41).
 STEP_UP_ACTIONS = frozenset({"confirm", "approve", "reissue-codes"})
 
@@ -321,8 +346,14 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _comparison_rows(ticket: Ticket, member: Member | None) -> list[dict[str, Any]]:
-    """What the member typed beside the registry, field by field, differences marked."""
+def _comparison_rows(
+    ticket: Ticket, member: Member | None, *, revealed: bool
+) -> list[dict[str, Any]]:
+    """What the member typed beside the registry, field by field, differences marked.
+
+    Unless revealed, the NIR and birth date show only their last characters; whether they
+    match is still shown.
+    """
     if member is None:
         return []
     identity = {
@@ -352,9 +383,30 @@ def _comparison_rows(ticket: Ticket, member: Member | None) -> list[dict[str, An
         (_("Social-security number"), ticket.submitted_nir, member.nir, None),
         (_("E-mail"), ticket.submitted_email, member.email, None),
     ]
+    masked = {
+        str(_("Birth date")): (
+            mask_birth_date(ticket.submitted_birth_date),
+            mask_birth_date(member.birth_date),
+        ),
+        str(_("Social-security number")): (mask_nir(ticket.submitted_nir), mask_nir(member.nir)),
+    }
     result = []
     for label, typed, registry, compared in rows:
         equal = compared.equal if compared is not None else typed.casefold() == registry.casefold()
+        if not revealed and str(label) in masked:
+            shown_typed, shown_registry = masked[str(label)]
+            result.append(
+                {
+                    "label": label,
+                    "typed": [(shown_typed, False)] if typed else [],
+                    "registry": [(shown_registry, False)],
+                    "given": bool(typed),
+                    "equal": equal,
+                    "closeness": compared.closeness if compared is not None else None,
+                    "masked": True,
+                }
+            )
+            continue
         result.append(
             {
                 "label": label,
@@ -411,6 +463,13 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
         raise Http404 from None
     user: Account = request.user  # type: ignore[assignment]
     member = ticket.member
+    access_record(
+        actor=user,
+        kind=AccessKind.TICKET_VIEW,
+        member_id=ticket.member_id,
+        ticket_reference=ticket.reference,
+    )
+    revealed = _revealed(request, _reveal_key(ticket=ticket.reference))
     eligibility, eligibility_reason = _eligibility(member)
     claim = ClaimState.of(ticket, user)
     transitions: set[str] = set()
@@ -425,7 +484,12 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "ticket": ticket,
             "member": member,
             "account": _account_of(member),
-            "comparison": _comparison_rows(ticket, member),
+            "comparison": _comparison_rows(ticket, member, revealed=revealed),
+            "revealed": revealed,
+            "masked_nir": mask_nir(ticket.submitted_nir),
+            "masked_birth_date": mask_birth_date(ticket.submitted_birth_date),
+            "reveal_form": RevealForm(),
+            "reveal_url": reverse("desk_ticket_reveal", args=[ticket.reference]),
             "names_swapped": ticket.match_details.get("comparison", {}).get("names_swapped"),
             "risk_sentences": [risk.signal_sentence(signal) for signal in ticket.risk_signals],
             "eligibility": eligibility,
@@ -573,6 +637,10 @@ def members_search(request: HttpRequest) -> HttpResponse:
     """Registry search by member ID, NIR, e-mail or name prefix."""
     form = SearchForm(request.GET or None)
     query = form.cleaned_data["q"] if form.is_valid() else ""
+    if query:
+        # One row per search; the query itself may be a NIR, so it is not kept.
+        user: Account = request.user  # type: ignore[assignment]
+        access_record(actor=user, kind=AccessKind.REGISTRY_SEARCH)
     return render(
         request,
         "desk/members.html",
@@ -588,15 +656,77 @@ def member_detail(request: HttpRequest, member_number: str) -> HttpResponse:
         member = member_for_desk(member_number=member_number)
     except Member.DoesNotExist:
         raise Http404 from None
+    user: Account = request.user  # type: ignore[assignment]
+    access_record(actor=user, kind=AccessKind.MEMBER_VIEW, member_id=member.pk)
+    revealed = _revealed(request, _reveal_key(member=member.member_number))
     eligibility, eligibility_reason = _eligibility(member)
     return render(
         request,
         "desk/member.html",
         {
             "member": member,
+            "revealed": revealed,
+            "masked_nir": mask_nir(member.nir),
+            "masked_birth_date": mask_birth_date(member.birth_date),
+            "reveal_form": RevealForm(),
+            "reveal_url": reverse("desk_member_reveal", args=[member.member_number]),
             "account": _account_of(member),
             "eligibility": eligibility,
             "eligibility_reason": eligibility_reason,
             "tickets": member_other_tickets(member_id=member.pk, limit=50),
         },
+    )
+
+
+def _reveal(
+    request: HttpRequest, *, key: str, member_id: int | None, ticket_reference: str, back: str
+) -> HttpResponse:
+    form = RevealForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose why you need to see the data (or explain it)."))
+        return redirect(back)
+    user: Account = request.user  # type: ignore[assignment]
+    access_record(
+        actor=user,
+        kind=AccessKind.REVEAL,
+        member_id=member_id,
+        ticket_reference=ticket_reference,
+        reason=form.cleaned_data["reason"],
+        reason_text=form.cleaned_data["reason_text"],
+    )
+    _reveal_remember(request, key)
+    return redirect(back)
+
+
+@staff_required
+@require_POST
+def ticket_reveal(request: HttpRequest, reference: str) -> HttpResponse:
+    """Show the ticket page's NIR and birth date for a few minutes; the reason is journaled."""
+    if not re.fullmatch(REFERENCE_REGEX, reference):
+        raise Http404
+    found = list(Ticket.objects.filter(reference=reference).values_list("member_id", flat=True))
+    if not found:
+        raise Http404
+    return _reveal(
+        request,
+        key=_reveal_key(ticket=reference),
+        member_id=found[0],
+        ticket_reference=reference,
+        back=reverse("desk_ticket", args=[reference]),
+    )
+
+
+@staff_required
+@require_POST
+def member_reveal(request: HttpRequest, member_number: str) -> HttpResponse:
+    """Show a registry record's NIR and birth date for a few minutes; the reason is journaled."""
+    found = list(Member.objects.filter(member_number=member_number).values_list("pk", flat=True))
+    if not found:
+        raise Http404
+    return _reveal(
+        request,
+        key=_reveal_key(member=member_number),
+        member_id=found[0],
+        ticket_reference="",
+        back=reverse("desk_member", args=[member_number]),
     )

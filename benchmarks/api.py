@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +37,18 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
 
 import django  # noqa: E402
 
-from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    database_recreate,
+    dropped_unless_kept,
+)
 
 PREFIX = "guichet_api_bench"
 
 
 def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith(PREFIX):
-        raise SystemExit(f"refusing to drop {name!r}: the name must start guichet_api_bench")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
+    """DROP and CREATE the benchmark database, then migrate it."""
+    database_recreate(url, prefix=PREFIX)
 
 
 def _client(scopes: list[str]) -> Any:

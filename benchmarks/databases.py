@@ -69,3 +69,28 @@ def dropped_unless_kept(url: str, *, keep: bool, prefix: str) -> Iterator[None]:
             print(f"kept database {name} (--keep)", flush=True)
         elif database_drop(url, prefix=prefix):
             print(f"dropped database {name} (--keep keeps it)", flush=True)
+
+
+def database_recreate(url: str, *, prefix: str) -> None:
+    """DROP (sessions closed) and CREATE the benchmark database of `url`, then migrate it.
+
+    Refuses a name without `prefix`, so that a mistyped DATABASE_URL never empties real data.
+    """
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import psycopg
+
+    name, admin = _name_and_admin_url(url)
+    if not name.startswith(prefix):
+        raise SystemExit(f"refusing to drop {name!r}: a benchmark's database name starts {prefix}")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+        env=os.environ.copy(),
+    )

@@ -31,14 +31,17 @@ import random
 import statistics
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    database_recreate,
+    dropped_unless_kept,
+)
 
 # Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
 os.environ["DATABASE_URL"] = os.environ.get(
@@ -54,24 +57,7 @@ CLASSES = ("exact", "typo", "unknown", "beneficiary", "account")
 
 def recreate_database(url: str) -> None:
     """DROP and CREATE the benchmark database, then migrate it."""
-    import subprocess
-
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("guichet_equal_work"):
-        raise SystemExit(f"refusing to drop {name!r}: the name must start guichet_equal_work")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
+    database_recreate(url, prefix="guichet_equal_work")
 
 
 def seed(per_class: int) -> dict[str, list[dict[str, str]]]:

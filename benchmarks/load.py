@@ -44,7 +44,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    database_recreate,
+    dropped_unless_kept,
+)
 
 # Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
 os.environ["DATABASE_URL"] = os.environ.get(
@@ -86,25 +90,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def recreate_database(url: str) -> None:
     """DROP and CREATE the benchmark database, then migrate it."""
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("guichet_load"):
-        raise SystemExit(f"refusing to drop {name!r}: the database name must start guichet_load")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ.copy(),
-    )
+    database_recreate(url, prefix="guichet_load")
 
 
 def seed(members: int, agents: int) -> list[dict[str, Any]]:

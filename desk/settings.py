@@ -393,6 +393,8 @@ GUICHET_OUTBOX_MAX_ATTEMPTS = env.int("GUICHET_OUTBOX_MAX_ATTEMPTS", default=8)
 # address and context, and a finished e-mail change request is deleted; rows per purge batch.
 GUICHET_OUTBOX_RETENTION_DAYS = env.int("GUICHET_OUTBOX_RETENTION_DAYS", default=90)
 GUICHET_EMAIL_CHANGE_RETENTION_DAYS = env.int("GUICHET_EMAIL_CHANGE_RETENTION_DAYS", default=30)
+# Access journal (who looked at which member's file): rows kept this many days.
+GUICHET_ACCESS_JOURNAL_DAYS = env.int("GUICHET_ACCESS_JOURNAL_DAYS", default=365)
 GUICHET_RETENTION_BATCH = env.int("GUICHET_RETENTION_BATCH", default=1000)
 GUICHET_WORKER_HEARTBEAT_MAX_AGE = env.int("GUICHET_WORKER_HEARTBEAT_MAX_AGE", default=120)
 

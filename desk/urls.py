@@ -28,6 +28,7 @@ urlpatterns = [
     path("login/", member_views.login_view, name="login"),
     path("logout/", member_views.logout_view, name="logout"),
     path("account/", member_views.account_view, name="account"),
+    path("account/activity/", member_views.activity_view, name="account_activity"),
     path("account/password/", member_views.password_change_view, name="password_change"),
     path("account/email/", member_views.email_change_view, name="email_change"),
     # The token travels in the path (e-mail links cannot POST); the page then asks for a POST.
@@ -54,7 +55,17 @@ urlpatterns = [
         name="desk_member",
     ),
     re_path(
+        r"^desk/members/(?P<member_number>[^/]{1,64})/reveal/$",
+        desk_views.member_reveal,
+        name="desk_member_reveal",
+    ),
+    re_path(
         r"^desk/tickets/(?P<reference>[^/]{1,64})/$", desk_views.ticket_detail, name="desk_ticket"
+    ),
+    re_path(
+        r"^desk/tickets/(?P<reference>[^/]{1,64})/reveal/$",
+        desk_views.ticket_reveal,
+        name="desk_ticket_reveal",
     ),
     re_path(
         r"^desk/tickets/(?P<reference>[^/]{1,64})/(?P<action>claim|release|confirm|reject|flag-mismatch|note|reissue-codes|approve|send-back)/$",
@@ -85,6 +96,11 @@ urlpatterns = [
         "desk/supervisor/export/audit.csv",
         supervision_views.export_audit,
         name="supervision_export_audit",
+    ),
+    path(
+        "desk/supervisor/export/access-journal.csv",
+        supervision_views.export_access_journal,
+        name="supervision_export_access_journal",
     ),
     path("api/v1/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

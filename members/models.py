@@ -328,3 +328,72 @@ class SecondFactorEvent(models.Model):
         if cast("int | None", self.pk) is not None:
             raise PermissionError("the second-factor audit log is append-only")
         super().save(*args, **kwargs)
+
+
+class AppendOnlyError(Exception):
+    """Access journal rows are never updated or deleted (the retention purge excepted)."""
+
+
+class AccessKind(models.TextChoices):
+    TICKET_VIEW = "ticket_view", _("ticket page viewed")
+    MEMBER_VIEW = "member_view", _("registry record viewed")
+    REVEAL = "reveal", _("personal data revealed")
+    REGISTRY_SEARCH = "registry_search", _("registry searched")
+
+
+class RevealReason(models.TextChoices):
+    IDENTITY_CHECK = "identity_check", _("checking the member's identity for this request")
+    MEMBER_ON_PHONE = "member_on_phone", _("the member is on the phone or at the counter")
+    REGISTRY_CORRECTION = "registry_correction", _("correcting the registry")
+    OTHER = "other", _("other (explain)")
+
+
+class AccessJournalQuerySet(models.QuerySet["AccessJournalEntry"]):
+    def update(self, **kwargs: object) -> int:
+        raise AppendOnlyError("the access journal is append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("the access journal is append-only")
+
+
+class AccessJournalEntry(models.Model):
+    """One look at a member's file: who, which record, which kind of look, why, when.
+
+    Never the data itself. Append-only like the ticket history (a PostgreSQL trigger refuses
+    UPDATE and DELETE; only the retention purge, past `GUICHET_ACCESS_JOURNAL_DAYS`, removes rows).
+    """
+
+    actor = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, null=True, blank=True, related_name="access_journal"
+    )
+    # The ticket is a layer above the registry: its reference, not a foreign key.
+    ticket_reference = models.CharField(max_length=32, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=AccessKind.choices)
+    reason = models.CharField(max_length=32, blank=True, default="", choices=RevealReason.choices)
+    reason_text = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = AccessJournalQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("access journal entry")
+        verbose_name_plural = _("access journal entries")
+        ordering = ["created_at", "id"]
+        indexes = [
+            # Export and purge read in (created_at, id) order.
+            models.Index(fields=["created_at", "id"], name="access_journal_time_idx"),
+            # A member's activity page: the dates staff looked at their file.
+            models.Index(fields=["member", "created_at"], name="access_journal_member_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id}:{self.kind}:{self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if cast("int | None", self.pk) is not None:
+            raise AppendOnlyError("the access journal is append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("the access journal is append-only")

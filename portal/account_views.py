@@ -17,9 +17,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.forms import PortalLoginForm
-from members.models import Account
+from members.models import AccessJournalEntry, Account
 from members.throttling import client_ip, email_budget_take
 from portal.account_forms import EmailChangeForm, MemberPasswordChangeForm
+from tickets.models import Ticket
+from workflows.models import OutboxMessage, OutboxStatus
 from workflows.services.accounts import (
     account_email_change_confirm,
     account_email_change_request,
@@ -65,6 +67,37 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def account_view(request: HttpRequest) -> HttpResponse:
     account = _get_member_account(request)
     return render(request, "portal/account.html", {"account": account})
+
+
+@login_required
+@require_http_methods(["GET"])
+def activity_view(request: HttpRequest) -> HttpResponse:
+    """The member's file, as they can see it: requests, decisions (by role), e-mails sent and
+    the days staff looked at it (docs/product.md, "Activity page")."""
+    account = _get_member_account(request)
+    member_id = account.member_id
+    if member_id is None:  # is_member says otherwise; keeps the type narrow
+        raise PermissionDenied
+    tickets = list(
+        Ticket.objects.filter(member_id=member_id)
+        .only("reference", "kind", "state", "created_at", "decided_at", "decided_by_id")
+        .order_by("-created_at")[:100]
+    )
+    emails = list(
+        OutboxMessage.objects.filter(ticket__member_id=member_id, status=OutboxStatus.SENT)
+        .only("template", "sent_at", "created_at")
+        .order_by("-created_at")[:100]
+    )
+    looks = list(
+        AccessJournalEntry.objects.filter(member_id=member_id).dates(
+            "created_at", "day", order="DESC"
+        )[:100]
+    )
+    return render(
+        request,
+        "portal/activity.html",
+        {"tickets": tickets, "emails": emails, "looks": looks},
+    )
 
 
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")

@@ -21,6 +21,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from core.keyset import keyset_values
+from members.models import AccessJournalEntry
 from tickets.models import Ticket, TicketEvent
 
 CHUNK_SIZE = 2000
@@ -51,6 +52,19 @@ AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("actor", "actor__username"),
     ("actor_kind", "actor_kind"),
     ("reason", "reason"),
+)
+
+# Who looked at which file: the member ID is the record's key (the journal's purpose), never
+# the NIR, birth date or names; the reason as chosen or typed by the agent.
+ACCESS_JOURNAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("entry", "id"),
+    ("at", "created_at"),
+    ("actor", "actor__username"),
+    ("kind", "kind"),
+    ("member", "member__member_number"),
+    ("ticket", "ticket_reference"),
+    ("reason", "reason"),
+    ("reason_text", "reason_text"),
 )
 
 
@@ -107,3 +121,8 @@ def queue_export(queryset: QuerySet[Ticket], *, slug: str) -> StreamingHttpRespo
 def audit_export(queryset: QuerySet[TicketEvent], *, slug: str) -> StreamingHttpResponse:
     """The filtered history, in time order."""
     return csv_response(csv_lines(queryset, AUDIT_COLUMNS), name=f"audit_{slug}")
+
+
+def access_journal_export(queryset: QuerySet[AccessJournalEntry]) -> StreamingHttpResponse:
+    """The whole access journal (what retention keeps), in time order."""
+    return csv_response(csv_lines(queryset, ACCESS_JOURNAL_COLUMNS), name="access_journal")

@@ -14,7 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from members.models import Account
+from members.models import AccessJournalEntry, Account
 from members.throttling import client_ip
 from supervision import exports
 from supervision import render as tables_html
@@ -154,6 +154,13 @@ def export_queue(request: HttpRequest) -> StreamingHttpResponse:
 def export_audit(request: HttpRequest) -> StreamingHttpResponse:
     filterset, queryset = _audit(request)
     return exports.audit_export(queryset, slug=filters_slug(filterset))
+
+
+@supervisor_required
+@require_GET
+def export_access_journal(request: HttpRequest) -> StreamingHttpResponse:
+    """Every look at a member's file still in the journal, streamed in keyset chunks."""
+    return exports.access_journal_export(AccessJournalEntry.objects.all())
 
 
 @supervisor_required

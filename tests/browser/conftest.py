@@ -17,19 +17,10 @@ from django.core.cache import cache, caches
 from django.test import Client
 
 from members.models import Account
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.second_factor import staff_login
 
 BROWSER_DIR = Path(__file__).resolve().parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 LOCALES = {"fr": "fr-FR", "en": "en-GB"}
 
 # Playwright's sync API keeps an event loop in this thread; the ORM calls our fixtures make

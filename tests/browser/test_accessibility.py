@@ -85,6 +85,7 @@ PAGES: list[Page] = [
     ("member", "account", lambda w: "/account/", 200),
     ("member", "password", lambda w: "/account/password/", 200),
     ("member", "email", lambda w: "/account/email/", 200),
+    ("member", "activity", lambda w: "/account/activity/", 200),
     ("member", "help", lambda w: "/help/", 200),
     ("temporary", "forced-password", lambda w: "/account/password/", 200),
     ("agent", "queues", lambda w: "/desk/", 200),

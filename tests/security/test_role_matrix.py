@@ -76,6 +76,13 @@ MEMBER_PAGE = roles(
     supervisor=("denied", "denied"),
     password_only=("denied", "denied"),
 )
+MEMBER_READ_PAGE = roles(
+    anonymous=("login", "login"),
+    members=("ok", "method"),
+    agent=("denied", "method"),
+    supervisor=("denied", "method"),
+    password_only=("denied", "method"),
+)
 DESK_PAGE = roles(
     anonymous=("login", "login"),
     members=("denied", "denied"),
@@ -138,6 +145,7 @@ URL_TABLE: dict[str, Row] = {
     "login": PUBLIC_FORM,
     "logout": same("method", "redirect"),
     "account": MEMBER_PAGE,
+    "account_activity": MEMBER_READ_PAGE,
     "password_change": MEMBER_PAGE,
     "email_change": MEMBER_PAGE,
     "email_change_confirm": same("absent", "absent"),  # with an unknown token
@@ -151,6 +159,8 @@ URL_TABLE: dict[str, Row] = {
     "desk_member": DESK_PAGE,
     "desk_ticket": DESK_PAGE,
     "desk_ticket_action": DESK_ACTION,
+    "desk_ticket_reveal": DESK_ACTION,
+    "desk_member_reveal": DESK_ACTION,
     "supervision": SUPERVISOR_PAGE,
     "supervision_queue": SUPERVISOR_PAGE,
     "supervision_reassign": SUPERVISOR_ACTION,
@@ -158,6 +168,7 @@ URL_TABLE: dict[str, Row] = {
     "supervision_audit": SUPERVISOR_PAGE,
     "supervision_export_queue": SUPERVISOR_PAGE,
     "supervision_export_audit": SUPERVISOR_PAGE,
+    "supervision_export_access_journal": SUPERVISOR_PAGE,
     "supervision_staff": SUPERVISOR_PAGE,
     # A reset of an unknown account (the path's id) answers 404 once past role and step-up.
     "supervision_second_factor_reset": roles(

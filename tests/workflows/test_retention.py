@@ -105,6 +105,7 @@ def test_the_purge_command_prints_what_it_did() -> None:
         "sessions_deleted: 0",
         "email_changes_deleted: 0",
         "form_tokens_deleted: 0",
+        "access_journal_deleted: 0",
     ]
 
 

@@ -7,7 +7,9 @@ One daily purge (beat `retention-purge`, or `manage.py purge_retention`):
 - expired sessions are deleted (what `clearsessions` does);
 - e-mail change requests applied, superseded or expired more than
   `GUICHET_EMAIL_CHANGE_RETENTION_DAYS` ago are deleted;
-- public form tokens older than their two-day lifetime are deleted.
+- public form tokens older than their two-day lifetime are deleted;
+- access journal rows older than `GUICHET_ACCESS_JOURNAL_DAYS` are deleted (the only deletion
+  the journal's trigger lets through, `members.services.access_journal`).
 
 Each step works in batches of `GUICHET_RETENTION_BATCH` rows, each its own short transaction
 (keyed on the primary key): memory stays flat and no lock is held across batches, so the desk
@@ -29,6 +31,10 @@ from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from members.models import EmailChangeRequest
+from members.services.access_journal import (
+    access_journal_expired_ids,
+    access_journal_purge_batch,
+)
 from workflows.models import OutboxMessage, OutboxStatus
 from workflows.services.submissions import form_submissions_purge
 
@@ -82,6 +88,21 @@ def email_changes_purge(*, now: dt.datetime) -> int:
     return _in_batches(finished, lambda rows: rows.delete()[0])
 
 
+def access_journal_purge(*, now: dt.datetime) -> int:
+    """Delete access journal rows older than the retention period, a batch at a time."""
+    cutoff = now - dt.timedelta(days=settings.GUICHET_ACCESS_JOURNAL_DAYS)
+    done = 0
+    last = 0
+    while True:
+        ids = access_journal_expired_ids(
+            cutoff=cutoff, after=last, limit=settings.GUICHET_RETENTION_BATCH
+        )
+        if not ids:
+            return done
+        done += access_journal_purge_batch(ids=ids)
+        last = ids[-1]
+
+
 def retention_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Run every retention step; the count of rows each one changed."""
     now = now or timezone.now()
@@ -90,6 +111,7 @@ def retention_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
         "sessions_deleted": sessions_expired_purge(now=now),
         "email_changes_deleted": email_changes_purge(now=now),
         "form_tokens_deleted": form_submissions_purge(now=now),
+        "access_journal_deleted": access_journal_purge(now=now),
     }
     logger.info("retention purge: %s", counts)
     return counts
