@@ -204,8 +204,10 @@ def test_a_mail_server_slower_than_the_lease_still_gets_one_email(
 ) -> None:
     bouncer = request.getfixturevalue("pgbouncer_server") if database == "pgbouncer" else None
     smtp = ScriptedSmtp().start()
-    smtp.behaviour = Behaviour(delay=6.0)
-    env = {**FAST_RETRIES, "EMAIL_URL": smtp.url, "GUICHET_OUTBOX_LEASE_SECONDS": "2"}
+    # A 6 s lease renewed every 2 s: a renewal may be late by up to 4 s on a loaded machine
+    # before the lease lapses; the mail server takes 14 s, over twice the lease.
+    smtp.behaviour = Behaviour(delay=14.0)
+    env = {**FAST_RETRIES, "EMAIL_URL": smtp.url, "GUICHET_OUTBOX_LEASE_SECONDS": "6"}
     try:
         workers = [
             celery_worker_factory("slow-smtp-1", env=env, bouncer=bouncer),
@@ -213,7 +215,7 @@ def test_a_mail_server_slower_than_the_lease_still_gets_one_email(
         ]
         message = confirmed_credentials("slow.server@example.org")
         wait_for(lambda: smtp.attempts >= 1, 30, "the slow DATA")
-        time.sleep(3)  # past the 2 s lease, and the 1 s sweep: the sender renewed it meanwhile
+        time.sleep(8)  # past the 6 s lease, and the 1 s sweep: the sender renewed it meanwhile
         row = OutboxMessage.objects.get(pk=message.pk)
         assert row.status == OutboxStatus.SENDING and row.lease_token == 1
         assert row.lease_until is not None and row.lease_until > timezone.now()
