@@ -520,6 +520,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the sidecar package: served by us (no CDN), allowed by the CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The event types appear in the feed and in webhook subscriptions: one named enum for both.
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "api.serializers.EVENT_TYPE_CHOICES"},
 }
 # Access tokens from POST /api/v1/token live this long (hashed at rest).
 GUICHET_API_TOKEN_TTL_SECONDS = env.int("GUICHET_API_TOKEN_TTL_SECONDS", default=900)

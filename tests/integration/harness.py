@@ -482,6 +482,9 @@ def worker_env(*, database_settings: Mapping[str, Any], email_url: str, var_dir:
         SECRET_KEY=settings.SECRET_KEY,
         LOG_LEVEL="DEBUG",
         GUICHET_OUTBOX_SWEEP_SECONDS="2",
+        # A worker killed while it holds the beat lock (desk/beat_lock.py) keeps it until its TTL:
+        # short here, so that the next test's beat (and its outbox sweep) starts within seconds.
+        GUICHET_BEAT_LOCK_SECONDS="5",
         GUICHET_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
     )
