@@ -365,6 +365,8 @@ def _pages() -> dict[str, str]:
         "queue, risk none": "/desk/?risk=none",
         "queue, risk some": "/desk/?risk=some",
         "queue, risk high": "/desk/?risk=high",
+        # ... and on every ticket, open or decided (ticket_risky_created_idx).
+        "all tickets, risk high": "/desk/?queue=all&risk=high",
         "ticket page (a mismatch)": f"/desk/tickets/{reference}/",
     }
 

@@ -50,7 +50,6 @@ def _pages() -> dict[str, tuple[str, str]]:
             "queue: all, kind REC": ("agent00", "/desk/?queue=all&kind=REC"),
             "open queue, kind REC": ("agent00", "/desk/?kind=REC"),
             "open queue, channel phone": ("agent00", "/desk/?channel=phone"),
-            "queue: all, risk high": ("agent00", "/desk/?queue=all&risk=high"),
             "supervisors' page": ("supervisor", "/desk/supervisor/"),
             "queue export (first chunk)": ("supervisor", "/desk/supervisor/export/queue.csv"),
         }
