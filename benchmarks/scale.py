@@ -527,6 +527,7 @@ def run_locust(
         "SCALE_AGENT_PACING": str(agent_pacing),
         "SCALE_IDENTITIES": str(identities),
         "SCALE_OUT": str(out),
+        "PYTHONPATH": str(ROOT),  # benchmarks.scale_browser
     }
     users = members + agents
     command = [

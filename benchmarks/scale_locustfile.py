@@ -21,20 +21,18 @@ does (CSRF token and one-time form token from the page, Origin and Referer). A 3
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
 import json
 import os
 import random
 import re
-import struct
 import time
 import urllib.parse
 from typing import Any
 
 from locust import HttpUser, constant, constant_pacing, constant_throughput, events, task
+
+from benchmarks.scale_browser import hidden_fields, totp
 
 HOSTS = [h for h in os.environ.get("SCALE_HOSTS", "").split(",") if h]
 RATE_PER_USER = float(os.environ.get("SCALE_MEMBER_RATE_PER_USER", "0.25"))
@@ -55,41 +53,10 @@ DESK_REF = re.compile(r"/desk/tickets/([A-Z]{3}-[0-9A-HJKMNP-TV-Z]{8})/")
 REASON = re.compile(
     r'<select name="reason" id="reject-reason"[^>]*>.*?<option value="([a-z_]+)"', re.S
 )
-INPUT = re.compile(r"<input\b[^>]*>", re.S)
-ATTR = re.compile(r'([a-zA-Z_-]+)="([^"]*)"')
-FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S)
 
 _host_turn = itertools.count()
 _agent_turn = itertools.count()
 RECORD: dict[str, list[Any]] = {"requests": [], "accepted": [], "decisions": [], "errors": []}
-
-
-def totp(secret: str, at: float | None = None) -> str:
-    """RFC 6238 (SHA-1, 30 s, 6 digits): what the agent's authenticator shows now."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    counter = int((time.time() if at is None else at) // 30)
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    code = (struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
-    return f"{code:06d}"
-
-
-def hidden_fields(html: str, action: str) -> dict[str, str]:
-    """The hidden inputs (tokens) of the POST form posting to `action` (or to the page itself)."""
-    for attrs, body in FORM.findall(html):
-        form = dict(ATTR.findall(attrs))
-        if form.get("method", "").lower() != "post":
-            continue
-        target = urllib.parse.urlsplit(form.get("action", "")).path
-        if target and not target.endswith(action):  # no action: the page's own URL
-            continue
-        fields = {}
-        for tag in INPUT.findall(body):
-            a = dict(ATTR.findall(tag))
-            if a.get("type") == "hidden" and a.get("name"):
-                fields[a["name"]] = a.get("value", "")
-        return fields
-    return {}
 
 
 @events.request.add_listener
