@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,9 +25,9 @@ from members.models import Account, AccountStatus
 from tests.factories import MemberAccountFactory, MemberFactory, StaffFactory, TicketFactory
 from tests.second_factor import staff_login
 from tickets.models import EventKind, Ticket, TicketKind, TicketState
-from tickets.services import ticket_note
+from tickets.services import TicketActionError, ticket_note
 from workflows.models import OutboxMessage
-from workflows.services.decisions import ticket_approve, ticket_confirm
+from workflows.services.decisions import ticket_approve, ticket_confirm, ticket_send_back
 from workflows.services.veto import TIMEOUT_SECONDS, veto_ask
 from workflows.services.webhooks import webhook_sign
 
@@ -45,6 +45,7 @@ class FraudEngine:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.note_written_during_call: bool | None = None
         self.reference_to_touch = ""
+        self.during_call: Callable[[], None] | None = None
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -64,6 +65,11 @@ class FraudEngine:
 
     def touch_the_ticket(self) -> None:
         """While Guichet waits for us, another desk action on the ticket must go through."""
+        if self.during_call is not None:
+            try:
+                self.during_call()
+            finally:
+                connections.close_all()
         if not self.reference_to_touch:
             return
         staff = Account.objects.get(username="colleague")
@@ -287,6 +293,26 @@ def test_no_lock_is_held_on_the_ticket_while_the_engine_thinks(
     ticket.refresh_from_db()
     assert ticket.state == S.CONFIRMED
     assert ticket.events.filter(kind=EventKind.NOTE, body="during the check").exists()
+
+
+def test_an_allow_for_an_approval_request_that_changed_meanwhile_carries_out_nothing(
+    engine: FraudEngine, approver: Account
+) -> None:
+    ticket = _awaiting_closure()
+    maker = Account.objects.get(username="alice")
+
+    def sent_back_and_asked_again() -> None:
+        ticket_send_back(reference=ticket.reference, actor=approver, reason="other")
+        ticket_confirm(reference=ticket.reference, actor=maker)
+
+    engine.during_call = sent_back_and_asked_again
+    with pytest.raises(TicketActionError, match="fraud_check_stale"):
+        ticket_approve(reference=ticket.reference, actor=approver)
+    ticket.refresh_from_db()
+    assert ticket.state == S.AWAITING_APPROVAL
+    assert Account.objects.get(member=ticket.member).status != AccountStatus.CLOSED
+    assert not ticket.events.filter(to_state=S.CONFIRMED).exists()
+    assert _fraud_checks(ticket) == []  # the allow was about another request: not recorded
 
 
 def test_a_refused_approval_asks_the_engine_nothing(engine: FraudEngine) -> None:
