@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0015_ticket_risky_created_idx'),
+        ('tickets', '0016_history_request_id_fits_the_middlewares_128'),
     ]
 
     operations = [
