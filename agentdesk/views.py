@@ -31,6 +31,7 @@ from agentdesk.forms import (
     SearchForm,
     SendBackForm,
 )
+from core.logging import current_request_id
 from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm, SecondFactorForm
 from members.masking import mask_birth_date, mask_nir
@@ -168,7 +169,8 @@ STEP_UP_ACTIONS = frozenset({"confirm", "approve", "reissue-codes"})
 
 
 def _request_id(request: HttpRequest) -> str:
-    return request.headers.get("X-Request-Id", "")[:64]
+    """The id RequestIdMiddleware validated or generated, never the raw header (no forging)."""
+    return current_request_id()
 
 
 SELECT_FILTERS = ("state", "kind", "channel", "risk", "assignee", "age")

@@ -476,6 +476,9 @@ GUICHET_METRICS_TOKEN = env.str("GUICHET_METRICS_TOKEN", default="")
 GUICHET_METRICS_ALLOWED_NETWORKS = env.list(
     "GUICHET_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"]
 )
+# The Celery worker's own exporter (core/worker_metrics.py): 0 = off; same token and networks.
+GUICHET_WORKER_METRICS_PORT = env.int("GUICHET_WORKER_METRICS_PORT", default=0)
+GUICHET_WORKER_METRICS_BIND = env.str("GUICHET_WORKER_METRICS_BIND", default="127.0.0.1")
 
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
