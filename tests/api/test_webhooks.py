@@ -17,7 +17,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from api.clients import client_create
+from api.clients import client_create, client_revoke
 from tests.api.conftest import token_for
 from tests.factories import MemberFactory, TicketFactory
 from tickets.models import EventKind
@@ -227,3 +227,35 @@ def test_subscriptions_and_their_log_belong_to_their_client(client: Client) -> N
     assert client.delete("/api/v1/webhooks/²", headers=me).status_code == 404
     assert client.delete(f"/api/v1/webhooks/{created['id']}", headers=me).status_code == 204
     assert client.get("/api/v1/webhooks", headers=me).json() == []
+
+
+@override_settings(GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS=True)
+def test_a_revoked_client_gets_no_more_events(
+    receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    credentials = client_create(name="crm", scopes=["events:read"])
+    webhook_subscribe(
+        client_id=credentials.client_id, url=receiver.url, event_types=["request.received"]
+    )
+    client_revoke(client_id=credentials.client_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        _event(kind=EventKind.CREATED, to_state="pending")
+    assert receiver.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@override_settings(GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS=True)
+def test_a_delivery_queued_before_its_subscription_stopped_is_never_sent(
+    receiver: Receiver,
+) -> None:
+    credentials = client_create(name="crm", scopes=["events:read"])
+    webhook_subscribe(
+        client_id=credentials.client_id, url=receiver.url, event_types=["request.received"]
+    )
+    _event(kind=EventKind.CREATED, to_state="pending")  # queued, not yet sent
+    delivery = WebhookDelivery.objects.get()
+    client_revoke(client_id=credentials.client_id)
+    assert webhook_deliver(delivery_id=delivery.pk) == "failed"
+    assert receiver.received == []
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookStatus.FAILED and "stopped" in delivery.last_error

@@ -95,6 +95,11 @@ def webhook_subscribe(
     return subscription, secret
 
 
+def webhook_subscriptions_stop(*, client_id: str) -> int:
+    """Stop every subscription of a client (revoked): nothing more is queued or sent to it."""
+    return WebhookSubscription.objects.filter(client_id=client_id, active=True).update(active=False)
+
+
 def webhooks_enqueue(event: TicketEvent) -> list[int]:
     """Write the deliveries of one history row, in its transaction; dispatch them after commit."""
     if event.kind not in PUBLIC_EVENT_KINDS:
@@ -186,6 +191,12 @@ def webhook_deliver(*, delivery_id: int) -> str:
     if delivery is None:
         return "skipped"
     subscription = delivery.subscription
+    if not subscription.active:
+        # Stopped (by its client, or the client revoked) after this delivery was queued.
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=WebhookStatus.SENDING, attempts=delivery.attempts
+        ).update(status=WebhookStatus.FAILED, last_error="subscription stopped", lease_until=None)
+        return "failed"
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
