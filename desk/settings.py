@@ -229,6 +229,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.webhook_sweep",
         "schedule": timedelta(seconds=env.int("GUICHET_OUTBOX_SWEEP_SECONDS", default=30)),
     },
+    # Pending e-mail changes whose waiting time is over are applied (idempotent, row-locked).
+    "email-changes-apply": {
+        "task": "workflows.tasks.email_changes_apply",
+        "schedule": timedelta(minutes=5),
+    },
     "purge-form-tokens": {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
@@ -352,6 +357,11 @@ if GUICHET_FOUR_EYES not in ("risky", "all"):
     raise ValueError("GUICHET_FOUR_EYES must be 'risky' or 'all'")
 # Lifetime of the link that confirms a self-service e-mail change (sent to the new address).
 GUICHET_EMAIL_CHANGE_LINK_SECONDS = env.int("GUICHET_EMAIL_CHANGE_LINK_SECONDS", default=3600)
+# A change of the address on file (self-service or by support) waits this many hours, during
+# which the old address can veto it (docs/product.md, "E-mail changes wait"); 0 = at once (a lab).
+GUICHET_EMAIL_CHANGE_DELAY_HOURS = env.int("GUICHET_EMAIL_CHANGE_DELAY_HOURS", default=72)
+if GUICHET_EMAIL_CHANGE_DELAY_HOURS < 0:
+    raise ValueError("GUICHET_EMAIL_CHANGE_DELAY_HOURS must be an integer >= 0")
 # Form-triggered e-mails per recipient address per hour (docs/product.md §6).
 GUICHET_EMAILS_PER_ADDRESS_PER_HOUR = env.int("GUICHET_EMAILS_PER_ADDRESS_PER_HOUR", default=5)
 GUICHET_SUBMISSIONS_PER_IP_PER_HOUR = env.int("GUICHET_SUBMISSIONS_PER_IP_PER_HOUR", default=30)
@@ -466,6 +476,9 @@ GUICHET_METRICS_TOKEN = env.str("GUICHET_METRICS_TOKEN", default="")
 GUICHET_METRICS_ALLOWED_NETWORKS = env.list(
     "GUICHET_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"]
 )
+# The Celery worker's own exporter (core/worker_metrics.py): 0 = off; same token and networks.
+GUICHET_WORKER_METRICS_PORT = env.int("GUICHET_WORKER_METRICS_PORT", default=0)
+GUICHET_WORKER_METRICS_BIND = env.str("GUICHET_WORKER_METRICS_BIND", default="127.0.0.1")
 
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -537,5 +550,14 @@ GUICHET_API_EVENTS_SETTLE_SECONDS = env.int("GUICHET_API_EVENTS_SETTLE_SECONDS",
 GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
     "GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
 )
+# Fraud veto hook (workflows/services/veto.py, docs/interfaces.md): before a risky confirmation
+# is carried out, a signed POST to this URL; only a signed "allow" lets it go on (fail closed).
+# Empty = no hook. The secret signs both ways and is required with the URL.
+GUICHET_FRAUD_VETO_URL = env.str("GUICHET_FRAUD_VETO_URL", default="")
+GUICHET_FRAUD_VETO_SECRET = env.str("GUICHET_FRAUD_VETO_SECRET", default="")
+if GUICHET_FRAUD_VETO_URL and len(GUICHET_FRAUD_VETO_SECRET) < 32:
+    raise ValueError(
+        "GUICHET_FRAUD_VETO_URL needs GUICHET_FRAUD_VETO_SECRET (32 characters or more)"
+    )
 GUICHET_WEBHOOK_MAX_ATTEMPTS = env.int("GUICHET_WEBHOOK_MAX_ATTEMPTS", default=10)
 GUICHET_WEBHOOK_RETRY_BASE_SECONDS = env.int("GUICHET_WEBHOOK_RETRY_BASE_SECONDS", default=30)

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from members.eligibility import eligibility_from_coverages
-from members.models import Account, AccountStatus, Member
+from members.models import Account, AccountStatus, EmailChangeOutcome, Member
 from members.services.accounts import (
     account_close,
     account_create_for_member,
     account_email_set,
     account_unfreeze,
+    emails_differ,
 )
 from tickets.four_eyes import confirmation_risks
 from tickets.models import (
@@ -36,8 +37,13 @@ from tickets.services import (
     ticket_transition,
 )
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
-from workflows.services.accounts import email_change_notify
+from workflows.services.accounts import (
+    email_change_by_support,
+    email_change_notify,
+    email_changes_cancel,
+)
 from workflows.services.outbox import outbox_enqueue
+from workflows.services.veto import VetoAnswer, veto_ask, veto_enabled
 
 
 def _check_outcome_possible(ticket: Ticket) -> Account | None:
@@ -107,13 +113,79 @@ def ticket_confirm(
     return ticket
 
 
-@transaction.atomic
 def ticket_approve(
     *, reference: str, actor: Account, comment: str = "", request_id: str = ""
 ) -> Ticket:
-    """A second staff member approves a risky confirmation: it is carried out as `confirm` is."""
+    """A second staff member approves a risky confirmation: it is carried out as `confirm` is.
+
+    With the fraud veto hook configured (workflows.services.veto), the fraud engine is asked
+    first, outside any transaction and lock; unless it allows, nothing is carried out and the
+    ticket stays in `awaiting_approval` with the answer in its history (fail closed).
+    """
+    if not veto_enabled():
+        return _ticket_approve(
+            reference=reference, actor=actor, comment=comment, request_id=request_id
+        )
+    ticket = Ticket.objects.select_related("member").get(reference=reference)
+    ticket_check_approvable(ticket=ticket, actor=actor)  # no question asked for a refused action
+    answer = veto_ask(ticket=ticket)
+    if not answer.allows:
+        return ticket_veto_hold(
+            reference=reference, actor=actor, answer=answer, request_id=request_id
+        )
+    return _ticket_approve(
+        reference=reference,
+        actor=actor,
+        comment=comment,
+        request_id=request_id,
+        veto=(answer, ticket.approval_requested_at),
+    )
+
+
+@transaction.atomic
+def ticket_veto_hold(
+    *, reference: str, actor: Account, answer: VetoAnswer, request_id: str = ""
+) -> Ticket:
+    """The fraud engine did not allow (or could not be heard): record it; nothing carried out."""
+    ticket = ticket_lock(reference=reference)
+    event_record(
+        ticket=ticket,
+        kind=EventKind.FRAUD_CHECK,
+        actor=actor,
+        reason=f"fraud_check_{answer.decision}",
+        body=answer.reason,
+        data=answer.history_data(),
+        request_id=request_id,
+    )
+    return ticket
+
+
+@transaction.atomic
+def _ticket_approve(
+    *,
+    reference: str,
+    actor: Account,
+    comment: str,
+    request_id: str,
+    veto: tuple[VetoAnswer, datetime | None] | None = None,
+) -> Ticket:
     ticket = ticket_lock(reference=reference)
     ticket_check_approvable(ticket=ticket, actor=actor)
+    if veto is not None:
+        answer, asked_for = veto
+        # The engine answered about the approval request it saw: if the ticket was sent back
+        # and asked for again meanwhile (other reasons, other maker), that answer is stale.
+        if ticket.approval_requested_at != asked_for:
+            raise TicketActionError("fraud_check_stale")
+        event_record(
+            ticket=ticket,
+            kind=EventKind.FRAUD_CHECK,
+            actor=actor,
+            reason="fraud_check_allow",
+            body=answer.reason,
+            data=answer.history_data(),
+            request_id=request_id,
+        )
     account = _check_outcome_possible(ticket)
     maker = ticket.approval_requested_by
     risks = list(ticket.approval_reasons)
@@ -180,15 +252,21 @@ def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, reque
         _send_credentials(ticket=ticket, account=account, recipient=account.email)
         return
     if ticket.kind in (TicketKind.RECOVERY, TicketKind.ACCESS):
-        recipient = account.email
         if ticket.requested_email and ticket.secret_answer_verified:
-            recipient = _change_email(
-                ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor
+            # The codes go to the new address, so they wait with it: queued when it applies.
+            _change_email(
+                ticket=ticket,
+                account=account,
+                new_email=ticket.requested_email,
+                actor=actor,
+                codes_after=True,
             )
-        _send_credentials(ticket=ticket, account=account, recipient=recipient)
+            return
+        _send_credentials(ticket=ticket, account=account, recipient=account.email)
     elif ticket.kind == TicketKind.EMAIL_CHANGE:
         _change_email(ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor)
     elif ticket.kind == TicketKind.CLOSURE:
+        email_changes_cancel(account=account, outcome=EmailChangeOutcome.CLOSED)
         account_close(account=account)
         event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_closed")
         outbox_enqueue(
@@ -256,20 +334,30 @@ def ticket_codes_reissue(*, reference: str, actor: Account, request_id: str = ""
     return ticket
 
 
-def _change_email(*, ticket: Ticket, account: Account, new_email: str, actor: Account) -> str:
-    """Replace the e-mail on file and tell both addresses."""
+def _change_email(
+    *, ticket: Ticket, account: Account, new_email: str, actor: Account, codes_after: bool = False
+) -> None:
+    """Replace the e-mail on file after the waiting time (docs/product.md, "E-mail changes
+    wait"): pending now, the old address told with its veto link; the beat applies it."""
     if not new_email:
         raise TicketActionError("no_new_email")
-    old_email = account_email_set(account=account, new_email=new_email)
-    event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
-    email_change_notify(
-        account=account,
-        old_email=old_email,
-        new_email=new_email,
-        language=ticket.language,
-        ticket=ticket,
+    if account.email and not emails_differ(account.email, new_email):
+        # The same mailbox (case aside): nothing to wait for, nothing to veto; at once.
+        old_email = account_email_set(account=account, new_email=new_email)
+        event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
+        email_change_notify(
+            account=account,
+            old_email=old_email,
+            new_email=new_email,
+            language=ticket.language,
+            ticket=ticket,
+        )
+        if codes_after:
+            _send_credentials(ticket=ticket, account=account, recipient=new_email)
+        return
+    email_change_by_support(
+        ticket=ticket, account=account, new_email=new_email, actor=actor, codes_after=codes_after
     )
-    return new_email
 
 
 @transaction.atomic
@@ -357,5 +445,6 @@ __all__ = [
     "ticket_flag_mismatch",
     "ticket_reject",
     "ticket_send_back",
+    "ticket_veto_hold",
     "tickets_expire_stale",
 ]
