@@ -550,5 +550,14 @@ GUICHET_API_EVENTS_SETTLE_SECONDS = env.int("GUICHET_API_EVENTS_SETTLE_SECONDS",
 GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
     "GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
 )
+# Fraud veto hook (workflows/services/veto.py, docs/interfaces.md): before a risky confirmation
+# is carried out, a signed POST to this URL; only a signed "allow" lets it go on (fail closed).
+# Empty = no hook. The secret signs both ways and is required with the URL.
+GUICHET_FRAUD_VETO_URL = env.str("GUICHET_FRAUD_VETO_URL", default="")
+GUICHET_FRAUD_VETO_SECRET = env.str("GUICHET_FRAUD_VETO_SECRET", default="")
+if GUICHET_FRAUD_VETO_URL and len(GUICHET_FRAUD_VETO_SECRET) < 32:
+    raise ValueError(
+        "GUICHET_FRAUD_VETO_URL needs GUICHET_FRAUD_VETO_SECRET (32 characters or more)"
+    )
 GUICHET_WEBHOOK_MAX_ATTEMPTS = env.int("GUICHET_WEBHOOK_MAX_ATTEMPTS", default=10)
 GUICHET_WEBHOOK_RETRY_BASE_SECONDS = env.int("GUICHET_WEBHOOK_RETRY_BASE_SECONDS", default=30)

@@ -518,6 +518,7 @@ class EventKind(models.TextChoices):
     SECRET_ANSWER = "secret_answer", _("Secret answer checked")
     OUTCOME = "outcome", _("Outcome carried out")
     RISK = "risk", _("Risk signals updated")
+    FRAUD_CHECK = "fraud_check", _("Fraud check")
 
 
 class ActorKind(models.TextChoices):
