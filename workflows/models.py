@@ -194,6 +194,9 @@ class NotMeLink(models.Model):
     )
     template = models.CharField(max_length=32, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The address the e-mail went to: whoever follows the link controls it, so a report made from
+    # the old address after a change applied puts that address back (docs/product.md).
+    sent_to = models.EmailField(max_length=254, blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(editable=False)
     used_at = models.DateTimeField(null=True, blank=True)

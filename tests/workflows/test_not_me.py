@@ -261,3 +261,32 @@ def test_later_requests_for_the_member_never_lower_the_unfreeze_ticket_below_fou
     account.refresh_from_db()
     assert acc.state == TicketState.AWAITING_APPROVAL
     assert account.status == AccountStatus.FROZEN
+
+
+def test_a_report_from_the_old_address_after_a_change_applied_puts_that_address_back(
+    account: Account, agent: Account, supervisor: Account
+) -> None:
+    # The notice of an applied change goes to the old address; an attacker now holds the new one.
+    old_address = account.email
+    token = send(account, EmailTemplate.EMAIL_CHANGED_OLD)
+    Account.objects.filter(pk=account.pk).update(email="attacker@example.net")
+    Client().post(f"/account/not-me/{token}/")
+    account.refresh_from_db()
+    assert account.status == AccountStatus.FROZEN
+    assert account.email == old_address
+    acc = Ticket.objects.get(kind=TicketKind.ACCESS, member=account.member)
+    assert acc.submitted_email == old_address
+    assert TicketEvent.objects.get(ticket=acc, kind=EventKind.CREATED).data["address_restored"]
+    ticket_confirm(reference=acc.reference, actor=agent)
+    ticket_approve(reference=acc.reference, actor=supervisor)
+    codes = OutboxMessage.objects.get(ticket=acc, template=EmailTemplate.CREDENTIALS)
+    assert codes.recipient == old_address  # never the address that replaced it
+
+
+def test_a_report_from_the_address_on_file_leaves_the_address_as_it_is(account: Account) -> None:
+    address = account.email
+    Client().post(f"/account/not-me/{send(account, EmailTemplate.EMAIL_CHANGED_NEW)}/")
+    account.refresh_from_db()
+    assert account.status == AccountStatus.FROZEN and account.email == address
+    acc = Ticket.objects.get(kind=TicketKind.ACCESS, member=account.member)
+    assert not TicketEvent.objects.get(ticket=acc, kind=EventKind.CREATED).data["address_restored"]

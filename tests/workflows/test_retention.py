@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from members.models import Account, EmailChangeRequest
 from tests.factories import TicketFactory
-from workflows.models import EmailTemplate, FormSubmission, OutboxMessage, OutboxStatus
+from workflows.models import EmailTemplate, FormSubmission, NotMeLink, OutboxMessage, OutboxStatus
 from workflows.services.retention import retention_purge
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,24 @@ def test_finished_email_changes_are_deleted_after_the_retention_period(
     assert not remaining & {applied_long_ago.pk, expired_long_ago.pk}
 
 
+def test_spent_not_me_links_forget_the_address_they_were_sent_to(member_account: Account) -> None:
+    def link(name: str, **fields: object) -> NotMeLink:
+        return NotMeLink.objects.create(
+            account=member_account,
+            template=EmailTemplate.PASSWORD_CHANGED,
+            token_hash=name * 64,
+            sent_to="old@example.org",
+            **{"expires_at": NOW + DAY, **fields},
+        )
+
+    expired = link("a", expires_at=NOW - DAY)
+    used = link("b", used_at=NOW - DAY)
+    live = link("c")
+    assert retention_purge(now=NOW)["not_me_addresses_redacted"] == 2
+    addresses = dict(NotMeLink.objects.values_list("pk", "sent_to"))
+    assert addresses == {expired.pk: "", used.pk: "", live.pk: "old@example.org"}
+
+
 def test_old_form_tokens_are_deleted() -> None:
     FormSubmission.objects.create(token_hash="a" * 64, created_at=NOW - 3 * DAY)
     fresh = FormSubmission.objects.create(token_hash="b" * 64, created_at=NOW)
@@ -104,6 +122,7 @@ def test_the_purge_command_prints_what_it_did() -> None:
         "outbox_redacted: 0",
         "sessions_deleted: 0",
         "email_changes_deleted: 0",
+        "not_me_addresses_redacted: 0",
         "form_tokens_deleted: 0",
         "access_journal_deleted: 0",
     ]

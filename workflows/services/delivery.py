@@ -160,7 +160,11 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
         elif message.template == EmailTemplate.EMAIL_CHANGE_PENDING:
             secret_context.update(_email_change_waiting(message.context))
         if message.template in NOT_ME_TEMPLATES and message.account_id is not None:
-            token = not_me_link_issue(account_id=message.account_id, template=message.template)
+            token = not_me_link_issue(
+                account_id=message.account_id,
+                template=message.template,
+                sent_to=message.recipient,
+            )
             secret_context["not_me_path"] = reverse("not_me", kwargs={"token": token})
         email = build_email(message, secret_context)
         # Last check before the irreversible step: the lease is still this sender's.

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import Account, AccountStatus, EmailChangeOutcome
-from members.services.accounts import account_freeze
+from members.services.accounts import account_email_set, account_freeze, emails_differ
 from tickets.models import (
     OPEN_STATES,
     Channel,
@@ -69,7 +69,7 @@ def _digest(token: str) -> str:
 
 @sensitive_variables("token")
 def not_me_link_issue(
-    *, account_id: int, template: str, now: datetime.datetime | None = None
+    *, account_id: int, template: str, sent_to: str = "", now: datetime.datetime | None = None
 ) -> str:
     """A fresh token for one e-mail's link; only its hash is stored."""
     token = secrets.token_urlsafe(32)
@@ -77,6 +77,7 @@ def not_me_link_issue(
     NotMeLink.objects.create(
         account_id=account_id,
         template=template,
+        sent_to=sent_to,
         token_hash=_digest(token),
         created_at=moment,
         expires_at=moment + datetime.timedelta(days=LINK_DAYS),
@@ -143,6 +144,12 @@ def not_me_confirm(*, token: str, request_id: str = "") -> Frozen:
     cancelled: list[str] = []
     if account.status == AccountStatus.ACTIVE:
         account_freeze(account=account)
+    # Reported from an address no longer on file (the old one, after a change applied): the
+    # change is what is disputed, so the address that reported goes back on file, and the codes
+    # of a later unfreeze never go to the address that replaced it.
+    address_restored = bool(link.sent_to) and emails_differ(link.sent_to, account.email)
+    if address_restored:
+        account_email_set(account=account, new_email=link.sent_to)
     open_tickets = (
         Ticket.objects.select_for_update()
         .filter(member_id=account.member_id, state__in=OPEN_STATES)
@@ -197,6 +204,7 @@ def not_me_confirm(*, token: str, request_id: str = "") -> Frozen:
             "cancelled": cancelled,
             "codes_not_sent": unsent,
             "email_changes_vetoed": len(vetoed),
+            "address_restored": address_restored,
             "history": history,
         },
         request_id=request_id,

@@ -35,7 +35,7 @@ from members.services.access_journal import (
     access_journal_expired_ids,
     access_journal_purge_batch,
 )
-from workflows.models import OutboxMessage, OutboxStatus
+from workflows.models import NotMeLink, OutboxMessage, OutboxStatus
 from workflows.services.submissions import form_submissions_purge
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,14 @@ def email_changes_purge(*, now: dt.datetime) -> int:
     return _in_batches(finished, lambda rows: rows.delete()[0])
 
 
+def not_me_links_redact(*, now: dt.datetime) -> int:
+    """Forget the address of "this was not me" links that can no longer be used."""
+    spent = NotMeLink.objects.filter(Q(expires_at__lt=now) | Q(used_at__isnull=False)).exclude(
+        sent_to=""
+    )
+    return _in_batches(spent, lambda rows: rows.update(sent_to=""))
+
+
 def access_journal_purge(*, now: dt.datetime) -> int:
     """Delete access journal rows older than the retention period, a batch at a time."""
     cutoff = now - dt.timedelta(days=settings.GUICHET_ACCESS_JOURNAL_DAYS)
@@ -114,6 +122,7 @@ def retention_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
         "outbox_redacted": outbox_recipients_redact(now=now),
         "sessions_deleted": sessions_expired_purge(now=now),
         "email_changes_deleted": email_changes_purge(now=now),
+        "not_me_addresses_redacted": not_me_links_redact(now=now),
         "form_tokens_deleted": form_submissions_purge(now=now),
         "access_journal_deleted": access_journal_purge(now=now),
     }
