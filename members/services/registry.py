@@ -27,6 +27,8 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The member fields a row sets; a row whose values all match the stored member is not written.
 _ROW_FIELDS = ("nir", "last_name", "first_name", "birth_date", "email")
 _UPSERT_FIELDS = [*_ROW_FIELDS, "last_name_key", "first_name_key", "updated_at"]
+# The fields the registry check compares or looks up by: a change re-checks the open tickets.
+_IDENTITY_FIELDS = ("nir", "last_name", "first_name", "birth_date")
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,27 @@ class MemberRow:
     coverages: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class BatchChanges:
+    """What one written batch changed, for whoever re-checks the requests of those members.
+
+    `changed`: the ids of members already stored whose identity fields (NIR, names, birth date)
+    or set of coverages changed; an e-mail-only change is not in it. `added`: the members the
+    batch created, by member number.
+    """
+
+    changed: list[int]
+    added: dict[str, int]
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     dry_run: bool = False
+    # Members whose identity fields or coverages changed, and members added (not in a dry run).
+    changed: int = 0
+    added: int = 0
 
     @property
     def ok(self) -> bool:
@@ -163,13 +181,18 @@ def _name_key(value: str) -> str:
     return normalise_name(value)[:150]
 
 
-def _write_batch(batch: list[MemberRow]) -> None:
+def _write_batch(
+    batch: list[MemberRow], on_changes: Callable[[BatchChanges], None] | None = None
+) -> BatchChanges:
     """Upsert one batch of members and replace their coverages, all or nothing.
 
     A constant number of queries whatever the batch size: one read of the stored members and
     one of their coverages, then only for what changed one upsert of the members (new or with
     a changed field), one delete and one insert of the coverages. Rows equal to what is stored
     are not written at all (their `updated_at` is kept).
+
+    `on_changes` runs inside the batch's transaction once it is written, with what changed: a
+    caller's follow-up (the re-check of open requests) commits or rolls back with the batch.
     """
     now = timezone.now()
     numbers = [r.member_number for r in batch]
@@ -186,11 +209,17 @@ def _write_batch(batch: list[MemberRow]) -> None:
                 held.setdefault(member_id, set()).add(kind)
         upserts: list[Member] = []
         recovered: list[tuple[Member, tuple[str, ...]]] = []
+        changed: list[int] = []
         for r in batch:
             member = stored.get(r.member_number)
             if member is not None:
-                if set(r.coverages) != held.get(member.pk, set()):
+                covers_changed = set(r.coverages) != held.get(member.pk, set())
+                if covers_changed:
                     recovered.append((member, r.coverages))
+                if covers_changed or any(
+                    getattr(member, f) != getattr(r, f) for f in _IDENTITY_FIELDS
+                ):
+                    changed.append(member.pk)
                 if all(getattr(member, f) == getattr(r, f) for f in _ROW_FIELDS):
                     continue
             else:
@@ -216,6 +245,13 @@ def _write_batch(batch: list[MemberRow]) -> None:
             Coverage.objects.bulk_create(
                 [Coverage(member_id=m.pk, kind=k) for m, kinds in recovered for k in kinds]
             )
+        changes = BatchChanges(
+            changed=changed,
+            added={m.member_number: m.pk for m in upserts if m.member_number not in stored},
+        )
+        if on_changes is not None and (changes.changed or changes.added):
+            on_changes(changes)
+    return changes
 
 
 def member_import_rows(
@@ -224,15 +260,22 @@ def member_import_rows(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    on_changes: Callable[[BatchChanges], None] | None = None,
 ) -> ImportReport:
-    """Import valid rows in batches (constant memory); report every rejected row by line."""
+    """Import valid rows in batches (constant memory); report every rejected row by line.
+
+    `on_changes` is called in each batch's transaction with what the batch changed (see
+    `_write_batch`); the workflows layer re-checks open requests through it.
+    """
     report = ImportReport(dry_run=dry_run)
     batch: list[MemberRow] = []
     in_batch: set[str] = set()
 
     def flush() -> None:
         if batch and not dry_run:
-            _write_batch(batch)
+            changes = _write_batch(batch, on_changes)
+            report.changed += len(changes.changed)
+            report.added += len(changes.added)
         report.imported += len(batch)
         batch.clear()
         in_batch.clear()
