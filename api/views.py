@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import logging
@@ -179,15 +180,16 @@ def _form_errors(form: forms.Form) -> dict[str, list[str]]:
     }
 
 
-class _SubmitView(ApiView):
+class _SubmitView(ApiView, abc.ABC):
     """Validate with the page's own form, then the page's own submission path."""
 
     required_scope = Scope.REQUESTS_WRITE.value
     form_class: ClassVar[type[forms.Form]]
     fixed: ClassVar[dict[str, str]] = {}
 
+    @abc.abstractmethod
     def request_data(self, cleaned: dict[str, Any], language: str) -> RequestData:
-        raise NotImplementedError
+        """The submission this kind of request makes of the form's cleaned data."""
 
     def post(self, request: Request) -> Response:
         data = _form_data(request.data)
