@@ -6,6 +6,7 @@ through intake; the API path is in tests/api/test_registry_upserts.py.
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
 from pathlib import Path
@@ -239,3 +240,25 @@ def test_requests_of_other_members_are_not_re_checked(tmp_path: Path) -> None:
     _import(tmp_path, [_row(changed, first_name="Chloé"), _row(other)])
     assert _fresh(mine).state == TicketState.IDENTITY_MISMATCH
     assert _fresh(theirs).state == TicketState.PENDING and _fresh(theirs).rechecked_at is None
+
+
+def test_a_request_not_found_at_intake_is_linked_when_the_member_is_added(tmp_path: Path) -> None:
+    """The registry lagged behind: the member added is the one the request typed; now a match."""
+    absent = Member(
+        member_number="700000001",
+        last_name="Lefèvre",
+        first_name="Zoë",
+        birth_date=datetime.date(1980, 4, 12),
+        email="zl@example.org",
+    )
+    ticket = intake_request(absent)
+    assert ticket.member_id is None and ticket.match_result == MatchResult.NOT_FOUND
+    row = "700000001,,Lefèvre,Zoë,1980-04-12,zl@example.org,health_principal"
+    out, import_id = _import(tmp_path, [row])
+    assert "1 members added" in out and "1 now match" in out
+    ticket = _fresh(ticket)
+    assert ticket.member == Member.objects.get(member_number="700000001")
+    assert ticket.state == TicketState.IDENTITY_MISMATCH and ticket.registry_now_matches
+    last = _history(ticket)[-1]
+    assert last.reason == NOW_MATCHES and last.data["linked_to_new_member"] is True
+    assert last.data["import_id"] == import_id

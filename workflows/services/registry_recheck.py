@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from members.models import Account, Coverage, Member
@@ -56,7 +57,13 @@ STILL_MATCHES = "still_matches"
 NOW_MATCHES = "now_matches"
 STILL_NO_MATCH = "still_no_match"
 NO_LONGER_MATCHES = "no_longer_matches"
-_RECHECK_FIELDS = ["recheck_result", "recheck_import_id", "rechecked_at", "registry_now_matches"]
+_RECHECK_FIELDS = [
+    "member",
+    "recheck_result",
+    "recheck_import_id",
+    "rechecked_at",
+    "registry_now_matches",
+]
 
 
 @dataclass
@@ -102,7 +109,14 @@ def registry_import(
     counts = RecheckCounts()
 
     def on_changes(changes: BatchChanges) -> None:
-        counts.add(registry_recheck(member_ids=changes.changed, import_id=import_id, source=source))
+        counts.add(
+            registry_recheck(
+                member_ids=changes.changed,
+                added=changes.added,
+                import_id=import_id,
+                source=source,
+            )
+        )
 
     report = member_import_rows(
         rows=rows,
@@ -132,25 +146,45 @@ def registry_import(
 
 
 @transaction.atomic
-def registry_recheck(*, member_ids: list[int], import_id: str, source: str) -> RecheckCounts:
+def registry_recheck(
+    *,
+    member_ids: list[int],
+    import_id: str,
+    source: str,
+    added: dict[str, int] | None = None,
+) -> RecheckCounts:
     """Re-check the open tickets of these (changed) members against the registry as it now is.
 
-    Runs in the import batch's transaction; a constant number of reads whatever the batch size.
+    `added` (member number -> id of a member the batch created): an open request that typed
+    that member number and was not found in the registry at intake is linked to the new member
+    and checked like the others. Runs in the import batch's transaction; a constant number of
+    reads whatever the batch size.
     """
     counts = RecheckCounts()
-    if not member_ids:
+    added = added or {}
+    if not member_ids and not added:
         return counts
     # The intake's lock (FOR NO KEY UPDATE), taken first, in the same order as the intake.
     members = {
-        m.pk: m for m in Member.objects.select_for_update(no_key=True).filter(pk__in=member_ids)
+        m.pk: m
+        for m in Member.objects.select_for_update(no_key=True).filter(
+            pk__in=[*member_ids, *added.values()]
+        )
     }
+    of_members = Q(member_id__in=member_ids)
+    if added:
+        # ticket_sub_member_idx: the requests that typed one of the new member numbers.
+        of_members |= Q(member__isnull=True, submitted_member_number__in=list(added))
     tickets: list[Ticket] = list(
-        Ticket.objects.select_for_update()
-        .filter(member_id__in=member_ids, state__in=OPEN_STATES)
-        .order_by("id")
+        Ticket.objects.select_for_update().filter(of_members, state__in=OPEN_STATES).order_by("id")
     )
     if not tickets:
         return counts
+    linked = set()
+    for ticket in tickets:
+        if ticket.member_id is None:
+            ticket.member_id = added[ticket.submitted_member_number]
+            linked.add(ticket.pk)
     # Every ticket here has a member (the filter is on member_id).
     with_tickets = sorted({t.member_id for t in tickets if t.member_id is not None})
     coverages: dict[int, list[Coverage]] = {}
@@ -171,6 +205,7 @@ def registry_recheck(*, member_ids: list[int], import_id: str, source: str) -> R
             source=source,
             now=now,
             counts=counts,
+            linked=ticket.pk in linked,
         )
     return counts
 
@@ -185,6 +220,7 @@ def _recheck_one(
     source: str,
     now: datetime.datetime,
     counts: RecheckCounts,
+    linked: bool,
 ) -> None:
     check = registry_compare(
         kind=ticket.kind,
@@ -204,6 +240,8 @@ def _recheck_one(
         "previous_result": previous,
         "differing_fields": check.details["comparison"]["differing_fields"],
     }
+    if linked:
+        data["linked_to_new_member"] = True
     ticket.recheck_result = check.result
     ticket.recheck_import_id = import_id
     ticket.rechecked_at = now
