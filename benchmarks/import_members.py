@@ -249,7 +249,9 @@ def main() -> None:
         if migrated.returncode != 0:
             raise SystemExit(f"migrate failed: {migrated.stderr[-2000:]}")
         # The measured checkout's models (and migrations' schema) in this process too.
-        sys.path.insert(0, code)
+        # (From its directory too: loading the Celery app puts the working directory first.)
+        os.chdir(code)
+        sys.path[:] = [code, *(p for p in sys.path if p not in ("", str(HERE)))]
         for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
             del sys.modules[name]
         import django
