@@ -20,7 +20,8 @@ fields (NIR, names, birth date) or coverages changed, with the intake's own comp
 Every re-checked ticket gets exactly one history row carrying the import's id. Rows the import
 left unchanged, and decided tickets, are not touched. The reads are set-based: per batch one
 query locks the changed members, one reads (and locks) their open tickets, one their coverages,
-one their accounts; only the tickets re-checked are then written one by one (their history rows
+one their accounts (plus, when requests were waiting for members the batch added, one read of
+those members); only the tickets re-checked are then written one by one (their history rows
 form a hash chain per ticket). Locking the members first, as the intake does, means a request
 arriving during the batch is either seen by the re-check or checked against the new registry.
 """
@@ -164,13 +165,13 @@ def registry_recheck(
     added = added or {}
     if not member_ids and not added:
         return counts
-    # The intake's lock (FOR NO KEY UPDATE), taken first, in the same order as the intake.
-    members = {
-        m.pk: m
-        for m in Member.objects.select_for_update(no_key=True).filter(
-            pk__in=[*member_ids, *added.values()]
-        )
-    }
+    # The intake's lock (FOR NO KEY UPDATE), taken first, in the same order as the intake. A
+    # member the batch added needs none: nobody else sees it before the batch commits.
+    members = (
+        {m.pk: m for m in Member.objects.select_for_update(no_key=True).filter(pk__in=member_ids)}
+        if member_ids
+        else {}
+    )
     of_members = Q(member_id__in=member_ids)
     if added:
         # ticket_sub_member_idx: the requests that typed one of the new member numbers.
@@ -185,6 +186,9 @@ def registry_recheck(
         if ticket.member_id is None:
             ticket.member_id = added[ticket.submitted_member_number]
             linked.add(ticket.pk)
+    if linked:
+        new_ids = {t.member_id for t in tickets if t.pk in linked}
+        members.update((m.pk, m) for m in Member.objects.filter(pk__in=new_ids))
     # Every ticket here has a member (the filter is on member_id).
     with_tickets = sorted({t.member_id for t in tickets if t.member_id is not None})
     coverages: dict[int, list[Coverage]] = {}
