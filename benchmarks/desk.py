@@ -63,6 +63,14 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 KINDS = [("REG", 0.55), ("REC", 0.25), ("EML", 0.08), ("CLO", 0.04), ("ACC", 0.08)]
 CHANNELS = [("web", 0.9), ("phone", 0.05), ("letter", 0.03), ("email", 0.02)]
 AGENTS = 20
+# Takeover-signal levels (workflows/risk.py) with their score and one signal each: most requests
+# carry none, some carry a signal, a few are high risk (the desk's `risk` filter is measured on
+# each level).
+RISK_LEVELS = [
+    (("none", 0, "[]"), 0.85),
+    (("some", 20, '[{"code": "email_differs_from_file", "weight": 20}]'), 0.12),
+    (("high", 50, '[{"code": "email_on_file_for_other", "weight": 50}]'), 0.03),
+]
 TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)", re.I)
 HISTORY_DAYS = 730
 
@@ -227,6 +235,7 @@ def _ticket_rows(
     now = datetime.datetime.now(datetime.UTC)
     kinds, kind_w = zip(*KINDS, strict=True)
     channels, channel_w = zip(*CHANNELS, strict=True)
+    risks, risk_w = zip(*RISK_LEVELS, strict=True)
     for n in range(start, stop):
         kind = rng.choices(kinds, kind_w)[0]
         created = now - datetime.timedelta(seconds=rng.randrange(HISTORY_DAYS * 86400))
@@ -249,11 +258,13 @@ def _ticket_rows(
             decided_at = created + datetime.timedelta(minutes=rng.randrange(10, 4000))
             decided_by = assignee = rng.choice(agent_ids)
         reason = "" if state != "rejected" else "identity_not_confirmed"
+        risk_level, risk_score, risk_signals = rng.choices(risks, risk_w)[0]
         yield (
             _reference(kind, n), kind, rng.choices(channels, channel_w)[0], state, "fr",
             number, "", last, first, registry.birth[i], registry.email(i),
             normalise_name(last), registry.keys[first], member_id, match, assignee,
             created if assignee else None, decided_by, decided_at, reason, created, created,
+            risk_level, risk_score, risk_signals,
         )  # fmt: skip
 
 
@@ -262,7 +273,7 @@ TICKET_COLUMNS = [
     "submitted_nir", "submitted_last_name", "submitted_first_name", "submitted_birth_date",
     "submitted_email", "last_name_key", "first_name_key", "member_id", "match_result",
     "assignee_id", "claimed_at", "decided_by_id", "decided_at", "rejection_reason", "created_at",
-    "updated_at",
+    "updated_at", "risk_level", "risk_score", "risk_signals",
 ]  # fmt: skip
 
 
@@ -350,6 +361,12 @@ def _pages() -> dict[str, str]:
         "identity mismatches": "/desk/?queue=mismatch",
         "search by name (“Martin”)": "/desk/?q=Martin",
         "search by member ID": f"/desk/?q={member_number}",
+        # The `risk` filter on the open queue (ticket_open_risk_idx), one page per level.
+        "queue, risk none": "/desk/?risk=none",
+        "queue, risk some": "/desk/?risk=some",
+        "queue, risk high": "/desk/?risk=high",
+        # ... and on every ticket, open or decided (ticket_risky_created_idx).
+        "all tickets, risk high": "/desk/?queue=all&risk=high",
         "ticket page (a mismatch)": f"/desk/tickets/{reference}/",
     }
 

@@ -229,6 +229,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.webhook_sweep",
         "schedule": timedelta(seconds=env.int("GUICHET_OUTBOX_SWEEP_SECONDS", default=30)),
     },
+    # Pending e-mail changes whose waiting time is over are applied (idempotent, row-locked).
+    "email-changes-apply": {
+        "task": "workflows.tasks.email_changes_apply",
+        "schedule": timedelta(minutes=5),
+    },
     "purge-form-tokens": {
         "task": "workflows.tasks.form_tokens_purge",
         "schedule": crontab(minute=37),
@@ -352,6 +357,11 @@ if GUICHET_FOUR_EYES not in ("risky", "all"):
     raise ValueError("GUICHET_FOUR_EYES must be 'risky' or 'all'")
 # Lifetime of the link that confirms a self-service e-mail change (sent to the new address).
 GUICHET_EMAIL_CHANGE_LINK_SECONDS = env.int("GUICHET_EMAIL_CHANGE_LINK_SECONDS", default=3600)
+# A change of the address on file (self-service or by support) waits this many hours, during
+# which the old address can veto it (docs/product.md, "E-mail changes wait"); 0 = at once (a lab).
+GUICHET_EMAIL_CHANGE_DELAY_HOURS = env.int("GUICHET_EMAIL_CHANGE_DELAY_HOURS", default=72)
+if GUICHET_EMAIL_CHANGE_DELAY_HOURS < 0:
+    raise ValueError("GUICHET_EMAIL_CHANGE_DELAY_HOURS must be an integer >= 0")
 # Form-triggered e-mails per recipient address per hour (docs/product.md §6).
 GUICHET_EMAILS_PER_ADDRESS_PER_HOUR = env.int("GUICHET_EMAILS_PER_ADDRESS_PER_HOUR", default=5)
 GUICHET_SUBMISSIONS_PER_IP_PER_HOUR = env.int("GUICHET_SUBMISSIONS_PER_IP_PER_HOUR", default=30)

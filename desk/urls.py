@@ -31,6 +31,11 @@ urlpatterns = [
     path("account/activity/", member_views.activity_view, name="account_activity"),
     path("account/password/", member_views.password_change_view, name="password_change"),
     path("account/email/", member_views.email_change_view, name="email_change"),
+    path(
+        "account/email/cancel/",
+        member_views.email_change_cancel_view,
+        name="email_change_cancel",
+    ),
     # The token travels in the path (e-mail links cannot POST); the page then asks for a POST.
     re_path(
         r"^account/email/confirm/(?P<token>[A-Za-z0-9_-]{1,100})/$",

@@ -23,3 +23,15 @@ def mask_birth_date(value: dt.date | None) -> str:
     if value is None:
         return ""
     return f"{MASK * 2}/{MASK * 2}/{value.year:04d}"
+
+
+def mask_email(email: str) -> str:
+    """An address shown to its member but not read over a shoulder: `j•••t@example.org`.
+
+    The first and last characters of the local part stay, and the domain (enough to recognise
+    one's own address, or to see it is not one's own)."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        local, domain = email, ""
+    shown = local[:1] + MASK * 3 + (local[-1] if len(local) > 2 else "")
+    return f"{shown}@{domain}" if at else shown

@@ -11,23 +11,28 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.forms import PortalLoginForm
-from members.models import AccessJournalEntry, Account
+from members.masking import mask_email
+from members.models import AccessJournalEntry, Account, EmailChangeRequest
 from members.throttling import client_ip, email_budget_take
 from portal.account_forms import EmailChangeForm, MemberPasswordChangeForm
 from tickets.models import Ticket
 from workflows.models import OutboxMessage, OutboxStatus
 from workflows.services.accounts import (
+    account_email_change_cancel,
     account_email_change_confirm,
     account_email_change_request,
     account_password_change,
     account_temporary_password_expired,
     email_change_pending,
+    email_change_waiting,
 )
 from workflows.services.not_me import NotMeRefused, not_me_confirm, not_me_link_check
 
@@ -66,7 +71,28 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_view(request: HttpRequest) -> HttpResponse:
     account = _get_member_account(request)
-    return render(request, "portal/account.html", {"account": account})
+    waiting = email_change_waiting(account=account)
+    return render(
+        request,
+        "portal/account.html",
+        {
+            "account": account,
+            "waiting": waiting,
+            "waiting_email": mask_email(waiting.new_email) if waiting else "",
+        },
+    )
+
+
+@login_required
+@require_POST
+def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
+    """The member stops the change of address waiting on their account (a POST, CSRF-checked)."""
+    account = _get_member_account(request)
+    if account_email_change_cancel(account=account):
+        messages.success(
+            request, _("The change of your e-mail address is cancelled; your address stays.")
+        )
+    return redirect("account")
 
 
 @login_required
@@ -83,6 +109,11 @@ def activity_view(request: HttpRequest) -> HttpResponse:
         .only("reference", "kind", "state", "created_at", "decided_at", "decided_by_id")
         .order_by("-created_at")[:100]
     )
+    email_changes = list(
+        EmailChangeRequest.objects.filter(account=account, confirmed_at__isnull=False)
+        .only("new_email", "confirmed_at", "applies_at", "used_at", "outcome", "ticket_reference")
+        .order_by("-confirmed_at", "-pk")[:100]
+    )
     emails = list(
         OutboxMessage.objects.filter(ticket__member_id=member_id, status=OutboxStatus.SENT)
         .only("template", "sent_at", "created_at")
@@ -96,7 +127,12 @@ def activity_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/activity.html",
-        {"tickets": tickets, "emails": emails, "looks": looks},
+        {
+            "tickets": tickets,
+            "emails": emails,
+            "looks": looks,
+            "email_changes": [(change, mask_email(change.new_email)) for change in email_changes],
+        },
     )
 
 
@@ -154,11 +190,22 @@ def email_change_view(request: HttpRequest) -> HttpResponse:
 def email_change_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
     """The link from the e-mail: GET shows a button (no change on GET), POST applies it once."""
     if request.method == "POST":
-        account = account_email_change_confirm(
+        change = account_email_change_confirm(
             token=token, language=get_language() or settings.LANGUAGE_CODE
         )
-        if account is not None:
-            messages.success(request, _("Your new e-mail address is recorded."))
+        if change is not None:
+            if change.is_pending and change.applies_at is not None:
+                messages.success(
+                    request,
+                    _(
+                        "Your new e-mail address is confirmed. For your safety it takes effect "
+                        "on %(date)s; until then your current address stays in use and is told "
+                        "of the change."
+                    )
+                    % {"date": date_format(localtime(change.applies_at), "DATETIME_FORMAT")},
+                )
+            else:
+                messages.success(request, _("Your new e-mail address is recorded."))
             return redirect("account" if request.user.is_authenticated else "login")
         valid = False
     else:

@@ -323,6 +323,16 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 name="ticket_open_risk_idx",
                 condition=Q(state__in=OPEN_STATES),
             ),
+            # The same filter on every ticket (`queue=all&risk=some|high`): risk_level = %s ORDER
+            # BY created_at, id. Without it PostgreSQL walks ticket_created_idx and discards the
+            # unflagged majority (1,700 rows read for a page of 51 high-risk ones at 1M tickets,
+            # docs/benchmarks.md). Flagged tickets only: "none" is most rows, served in order by
+            # ticket_created_idx with few discarded.
+            models.Index(
+                fields=["risk_level", "created_at", "id"],
+                name="ticket_risky_created_idx",
+                condition=Q(risk_level__in=[RiskLevel.SOME, RiskLevel.HIGH]),
+            ),
             # Desk search by NIR: submitted_nir = %s.
             models.Index(fields=["submitted_nir"], name="ticket_sub_nir_idx"),
             # Desk search by e-mail: lower(submitted_email) = lower(%s).

@@ -16,6 +16,7 @@ class EmailTemplate(models.TextChoices):
     EMAIL_CHANGED_OLD = "email_changed_old", _("E-mail changed (old address)")
     EMAIL_CHANGED_NEW = "email_changed_new", _("E-mail changed (new address)")
     EMAIL_CHANGE_CONFIRM = "email_change_confirm", _("Confirm a new e-mail address")
+    EMAIL_CHANGE_PENDING = "email_change_pending", _("E-mail change waiting (old address)")
     ACCOUNT_CLOSED = "account_closed", _("Account closed")
     SECOND_FACTOR_RESET = "second_factor_reset", _("Staff authenticator reset")
     PASSWORD_CHANGED = "password_changed", _("Password changed")

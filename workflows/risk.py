@@ -310,6 +310,9 @@ def evidence_gather(
         moment
         for moment in (
             account.email_changed_at if account is not None else None,
+            # A change still waiting (or vetoed) counts from when it was confirmed: the signal
+            # must not wait for the change to apply.
+            account.email_change_requested_at if account is not None else None,
             account.password_changed_at if account is not None else None,
         )
         if moment is not None

@@ -13,6 +13,7 @@ from django.core.cache import cache
 
 from core.checks import broker_is_safe, unsafe_start_refusals
 from core.health import HEARTBEAT_KEY
+from workflows.services.accounts import email_changes_apply_due
 from workflows.services.decisions import tickets_expire_stale
 from workflows.services.delivery import outbox_deliver
 from workflows.services.intake import intake_traces_purge
@@ -103,3 +104,9 @@ def intake_traces_purge_task() -> int:
 def retention_daily_purge() -> dict[str, int]:
     """The daily retention purge: outbox addresses, sessions, e-mail changes, form tokens."""
     return retention_purge()
+
+
+@shared_task(ignore_result=True)
+def email_changes_apply() -> int:
+    """Apply the pending e-mail changes whose waiting time is over (each at most once)."""
+    return email_changes_apply_due()

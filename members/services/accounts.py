@@ -6,6 +6,8 @@ member: the e-mails are composed in `workflows`, which calls these.
 
 from __future__ import annotations
 
+import datetime
+
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -76,6 +78,12 @@ def account_email_set(*, account: Account, new_email: str) -> str:
     account.email_changed_at = timezone.now()
     account.save(update_fields=["email", "email_changed_at"])
     return old_email
+
+
+def account_email_change_requested(*, account: Account, at: datetime.datetime) -> None:
+    """Record that a change of the address became pending (the caller holds the row lock)."""
+    account.email_change_requested_at = at
+    account.save(update_fields=["email_change_requested_at"])
 
 
 def account_freeze(*, account: Account) -> Account:

@@ -2,13 +2,14 @@
 
 Every operation of the OpenAPI document gets generated requests (valid and invalid); each answer
 must not be a 5xx, must use a documented status code and content type, and must match its schema.
-Examples per operation: SCHEMATHESIS_EXAMPLES (default 15 here, so the unit suite stays fast; the
-README gives the CI command with 200).
+Examples per operation: SCHEMATHESIS_EXAMPLES, else 200 in CI (CI=true, as `.ci/run` sets it: the
+issue's "at least 200 examples each") and 15 on a developer's machine, for a quick run (README).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -28,7 +29,19 @@ from tests.api.conftest import ALL_SCOPES, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
+CI_EXAMPLES, QUICK_EXAMPLES = 200, 15
+
+
+def examples_per_operation(environ: Mapping[str, str]) -> int:
+    """SCHEMATHESIS_EXAMPLES if set; else 200 in CI (CI=true), 15 for a developer's quick run."""
+    if environ.get("SCHEMATHESIS_EXAMPLES", "").strip():
+        return int(environ["SCHEMATHESIS_EXAMPLES"])
+    # The same reading of CI as tests/integration/harness.py's in_ci.
+    in_ci = environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+    return CI_EXAMPLES if in_ci else QUICK_EXAMPLES
+
+
+EXAMPLES = examples_per_operation(os.environ)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -92,3 +105,13 @@ def test_every_operation_conforms_to_its_schema(
 def test_the_operations_above_are_the_whole_document(document: dict[str, Any]) -> None:
     operations = {f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item}
     assert len(operations) == len(OPERATIONS)
+
+
+def test_ci_runs_200_examples_per_operation_and_a_developer_15() -> None:
+    assert examples_per_operation({"CI": "true"}) == 200
+    assert examples_per_operation({"CI": "TRUE"}) == 200
+    assert examples_per_operation({"CI": "1"}) == 200
+    assert examples_per_operation({}) == 15
+    assert examples_per_operation({"CI": "false"}) == 15
+    assert examples_per_operation({"CI": "true", "SCHEMATHESIS_EXAMPLES": "500"}) == 500
+    assert examples_per_operation({"SCHEMATHESIS_EXAMPLES": "3"}) == 3

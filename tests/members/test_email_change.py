@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from members.models import Account, EmailChangeRequest
 from tests.factories import MemberAccountFactory, MemberFactory
+from workflows.services.accounts import email_changes_apply_due
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long member passphrase"
@@ -96,8 +97,16 @@ def test_the_change_applies_only_once_the_link_is_followed(
     assert Account.objects.get(pk=account.pk).email == "old@example.org"
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        applied = stranger.post(f"/account/email/confirm/{token}/")
-    assert applied.status_code == 302
+        confirmed = stranger.post(f"/account/email/confirm/{token}/")
+    assert confirmed.status_code == 302
+    # Confirmed, the change waits (GUICHET_EMAIL_CHANGE_DELAY_HOURS): only the old address is
+    # told, with its veto link; the address on file is still the old one.
+    assert Account.objects.get(pk=account.pk).email == "old@example.org"
+    assert [m.to for m in mail.outbox] == [["old@example.org"]]
+    mail.outbox.clear()
+    due = timezone.now() + datetime.timedelta(hours=72, seconds=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert email_changes_apply_due(now=due) == 1
     assert Account.objects.get(pk=account.pk).email == "new@example.org"
     notices = {m.to[0]: m for m in mail.outbox}
     assert set(notices) == {"old@example.org", "new@example.org"}  # docs/security.md §17

@@ -83,6 +83,14 @@ MEMBER_READ_PAGE = roles(
     supervisor=("denied", "method"),
     password_only=("denied", "method"),
 )
+# A member's own POST-only action (cancel the waiting e-mail change): staff are refused.
+MEMBER_ACTION = roles(
+    anonymous=("login", "login"),
+    members=("method", "redirect"),
+    agent=("method", "denied"),
+    supervisor=("method", "denied"),
+    password_only=("method", "denied"),
+)
 DESK_PAGE = roles(
     anonymous=("login", "login"),
     members=("denied", "denied"),
@@ -148,6 +156,7 @@ URL_TABLE: dict[str, Row] = {
     "account_activity": MEMBER_READ_PAGE,
     "password_change": MEMBER_PAGE,
     "email_change": MEMBER_PAGE,
+    "email_change_cancel": MEMBER_ACTION,
     "email_change_confirm": same("absent", "absent"),  # with an unknown token
     "not_me": same("absent", "absent"),  # with an unknown token
     "desk_login": PUBLIC_FORM,

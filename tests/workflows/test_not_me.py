@@ -81,6 +81,15 @@ def test_every_security_email_carries_a_single_use_link(account: Account, templa
     if template == EmailTemplate.EMAIL_CHANGE_CONFIRM:
         change = EmailChangeRequest.objects.create(account=account, new_email="n@example.org")
         context = {"email_change_id": change.pk}
+    if template == EmailTemplate.EMAIL_CHANGE_PENDING:
+        now = timezone.now()
+        change = EmailChangeRequest.objects.create(
+            account=account,
+            new_email="n@example.org",
+            confirmed_at=now,
+            applies_at=now + datetime.timedelta(hours=72),
+        )
+        context = {"email_change_id": change.pk}
     message = OutboxMessage.objects.create(
         template=template,
         recipient=account.email,

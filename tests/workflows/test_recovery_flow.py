@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.db import connection
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from members import throttling
 from members.models import Account, AccountStatus, Member
@@ -19,6 +21,7 @@ from tests.factories import MemberAccountFactory, MemberFactory
 from tests.requests import identity_form
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, RequestAlias
+from workflows.services.accounts import email_changes_apply_due
 from workflows.services.decisions import ticket_approve, ticket_confirm
 from workflows.services.intake import RequestData, request_intake
 
@@ -131,9 +134,20 @@ def test_a_right_secret_answer_moves_codes_to_the_new_address_and_tells_the_old(
     assert mail.outbox == [] and Account.objects.get(pk=member.pk).email == "onfile@example.org"
     with django_capture_on_commit_callbacks(execute=True):
         ticket_approve(reference=ticket.reference, actor=supervisor)
+    # The change waits (GUICHET_EMAIL_CHANGE_DELAY_HOURS), and the codes with it: the old
+    # address is told at once (with its veto link); nothing goes to the new one yet.
+    [waiting] = mail.outbox
+    assert waiting.to == ["onfile@example.org"] and ticket.reference in waiting.subject
+    assert not TEMP_LINE.search(waiting.body)
+    assert Account.objects.get(pk=member.pk).email == "onfile@example.org"
+    assert not OutboxMessage.objects.filter(template=EmailTemplate.CREDENTIALS).exists()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        email_changes_apply_due(now=timezone.now() + timedelta(hours=72, seconds=1))
     sent = {tuple(m.to): m for m in mail.outbox}
     assert set(sent) == {("onfile@example.org",), ("fresh@example.org",)}
-    assert TEMP_LINE.search(sent[("fresh@example.org",)].body)
+    fresh = [m for m in mail.outbox if m.to == ["fresh@example.org"]]
+    assert sum(bool(TEMP_LINE.search(m.body)) for m in fresh) == 1
     assert not TEMP_LINE.search(sent[("onfile@example.org",)].body)
     assert ticket.reference in sent[("onfile@example.org",)].subject
     assert Account.objects.get(pk=member.pk).email == "fresh@example.org"
@@ -334,6 +348,14 @@ def test_an_e_mail_change_through_support_needs_two_people_and_leaves_history(
     assert mail.outbox == []
     with django_capture_on_commit_callbacks(execute=True):
         ticket_approve(reference=ticket.reference, actor=supervisor)
+    # Approved, the change waits like a member's own: the old address is told, nothing else.
+    assert Account.objects.get(pk=member.pk).email == "onfile@example.org"
+    assert [m.to[0] for m in mail.outbox] == ["onfile@example.org"]
+    assert ticket.events.filter(kind=EventKind.OUTCOME, reason="email_change_pending").exists()
+    assert not ticket.events.filter(kind=EventKind.OUTCOME, reason="email_changed").exists()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        email_changes_apply_due(now=timezone.now() + timedelta(hours=72, seconds=1))
     assert Account.objects.get(pk=member.pk).email == "new@example.org"
     assert sorted(m.to[0] for m in mail.outbox) == ["new@example.org", "onfile@example.org"]
     assert ticket.events.filter(kind=EventKind.OUTCOME, reason="email_changed").exists()

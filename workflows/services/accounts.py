@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from members.models import Account, EmailChangeRequest
-from members.services.accounts import account_email_set, account_password_set, emails_differ
+from members.models import Account, AccountStatus, EmailChangeOutcome, EmailChangeRequest
+from members.services.accounts import (
+    account_email_change_requested,
+    account_email_set,
+    account_password_set,
+    emails_differ,
+)
 from tickets.models import EventKind, Ticket, TicketEvent
 from tickets.services import event_record
 from workflows.models import EmailTemplate, OutboxMessage
@@ -51,11 +56,11 @@ def account_email_change_request(
     when it sends the e-mail (delivery), so no secret ever sits in the database or the broker.
     `send=False` (the address's hourly e-mail budget is spent) stores the request, sends nothing.
     """
-    now = timezone.now()
-    EmailChangeRequest.objects.filter(account=account, used_at=None).update(
-        used_at=now, outcome="superseded"
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    email_changes_cancel(account=account, outcome=EmailChangeOutcome.SUPERSEDED)
+    change = EmailChangeRequest.objects.create(
+        account=account, new_email=new_email, language=language[:8]
     )
-    change = EmailChangeRequest.objects.create(account=account, new_email=new_email)
     if send:
         outbox_enqueue(
             template=EmailTemplate.EMAIL_CHANGE_CONFIRM,
@@ -74,7 +79,7 @@ def email_change_token_issue(*, change_id: int) -> str | None:
     with transaction.atomic():
         change = (
             EmailChangeRequest.objects.select_for_update()
-            .filter(pk=change_id, used_at=None)
+            .filter(pk=change_id, used_at=None, confirmed_at=None)
             .first()
         )
         if change is None:
@@ -94,7 +99,7 @@ def email_change_pending(*, token: str) -> EmailChangeRequest | None:
         return None
     change = (
         EmailChangeRequest.objects.select_related("account")
-        .filter(token_hash=_token_hash(token), used_at=None)
+        .filter(token_hash=_token_hash(token), used_at=None, confirmed_at=None)
         .first()
     )
     if change is None or change.expires_at is None or change.expires_at <= timezone.now():
@@ -106,23 +111,228 @@ def email_change_pending(*, token: str) -> EmailChangeRequest | None:
 
 @sensitive_variables("token")
 @transaction.atomic
-def account_email_change_confirm(*, token: str, language: str) -> Account | None:
-    """Follow a confirmation link: apply the new address once, tell the old and the new one."""
+def account_email_change_confirm(*, token: str, language: str) -> EmailChangeRequest | None:
+    """Follow a confirmation link once: the change becomes pending (or applies, with no delay)."""
     change = email_change_pending(token=token)
     if change is None:
         return None
-    # Single use even under a double submit: only one conditional update wins.
-    won = EmailChangeRequest.objects.filter(pk=change.pk, used_at=None).update(
-        used_at=timezone.now(), outcome="applied"
+    now = timezone.now()
+    # The account's lock first, as every writer of these rows takes it (no deadlock).
+    account = Account.objects.select_for_update().get(pk=change.account_id)
+    # Single use even under a double submit: only one conditional update wins. The token's hash
+    # goes with it: the link is spent, the row now waits for its time.
+    won = EmailChangeRequest.objects.filter(pk=change.pk, used_at=None, confirmed_at=None).update(
+        confirmed_at=now, token_hash="", language=language[:8]
     )
     if not won:
         return None
-    account = Account.objects.select_for_update().get(pk=change.account_id)
-    old_email = account_email_set(account=account, new_email=change.new_email)
-    email_change_notify(
-        account=account, old_email=old_email, new_email=change.new_email, language=language
+    change = EmailChangeRequest.objects.select_for_update().get(pk=change.pk)
+    return email_change_schedule(change=change, account=account, now=now)
+
+
+def email_change_delay() -> timedelta:
+    """How long a confirmed change of the address waits for a veto (0 = applies at once)."""
+    return timedelta(hours=settings.GUICHET_EMAIL_CHANGE_DELAY_HOURS)
+
+
+def _ticket_locked(reference: str) -> Ticket | None:
+    if not reference:
+        return None
+    ticket: Ticket | None = Ticket.objects.select_for_update().filter(reference=reference).first()
+    return ticket
+
+
+def email_change_schedule(
+    *, change: EmailChangeRequest, account: Account, now: datetime, actor: Account | None = None
+) -> EmailChangeRequest:
+    """A confirmed change waits `GUICHET_EMAIL_CHANGE_DELAY_HOURS`; the old address is told at
+    once, with its veto ("this was not me") link. The caller holds both rows' locks.
+
+    With no delay (a lab) it applies at once. Nothing goes to the new address until it applies.
+    """
+    change.confirmed_at = change.confirmed_at or now
+    change.applies_at = now + email_change_delay()
+    change.save(update_fields=["confirmed_at", "applies_at"])
+    account_email_change_requested(account=account, at=now)
+    if not email_change_delay():
+        email_change_apply_locked(change=change, account=account, now=now, actor=actor)
+        return change
+    ticket = _ticket_locked(change.ticket_reference)
+    if ticket is not None:
+        event_record(
+            ticket=ticket,
+            kind=EventKind.OUTCOME,
+            actor=actor,
+            reason="email_change_pending",
+            data={"applies_at": change.applies_at.isoformat(), "codes_after": change.codes_after},
+        )
+    if account.email and emails_differ(account.email, change.new_email):
+        outbox_enqueue(
+            template=EmailTemplate.EMAIL_CHANGE_PENDING,
+            recipient=account.email,
+            language=change.language,
+            ticket=ticket,
+            account=account,
+            context={"email_change_id": change.pk},
+        )
+    return change
+
+
+def email_change_by_support(
+    *,
+    ticket: Ticket,
+    account: Account,
+    new_email: str,
+    actor: Account,
+    codes_after: bool = False,
+) -> EmailChangeRequest:
+    """An agent confirmed a ticket that changes the address: pending like a member's own change.
+
+    `codes_after`: the ticket's codes go to the new address, queued only once it applies. The
+    caller holds the ticket's and the account's locks. A pending change of the account is
+    replaced (`superseded`).
+    """
+    now = timezone.now()
+    email_changes_cancel(
+        account=account, outcome=EmailChangeOutcome.SUPERSEDED, now=now, skip=ticket.reference
     )
-    return account
+    change = EmailChangeRequest.objects.create(
+        account=account,
+        new_email=new_email,
+        confirmed_at=now,
+        ticket_reference=ticket.reference,
+        codes_after=codes_after,
+        language=ticket.language,
+    )
+    return email_change_schedule(change=change, account=account, now=now, actor=actor)
+
+
+def email_changes_cancel(
+    *, account: Account, outcome: str, now: datetime | None = None, skip: str = ""
+) -> list[EmailChangeRequest]:
+    """End every change of the account still waiting (for its link or its time), with `outcome`;
+    each support-driven one says so in its ticket's history. The caller holds the account lock."""
+    moment = now or timezone.now()
+    open_changes = list(
+        EmailChangeRequest.objects.select_for_update()
+        .filter(account=account, used_at=None)
+        .order_by("pk")
+    )
+    for change in open_changes:
+        change.used_at = moment
+        change.outcome = outcome
+        change.save(update_fields=["used_at", "outcome"])
+        reference = "" if change.ticket_reference == skip else change.ticket_reference
+        ticket = _ticket_locked(reference)
+        if ticket is not None and change.confirmed_at is not None:
+            event_record(
+                ticket=ticket,
+                kind=EventKind.OUTCOME,
+                reason="email_change_cancelled",
+                data={"outcome": outcome},
+            )
+    return open_changes
+
+
+@transaction.atomic
+def account_email_change_cancel(*, account: Account) -> int:
+    """The member cancels, from `/account/`, the change of address waiting on their account."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    return len(email_changes_cancel(account=account, outcome=EmailChangeOutcome.CANCELLED))
+
+
+def email_change_waiting(*, account: Account) -> EmailChangeRequest | None:
+    """The account's confirmed change waiting for its time, if any (shown on `/account/`)."""
+    return (
+        EmailChangeRequest.objects.filter(account=account, used_at=None, confirmed_at__isnull=False)
+        .order_by("-confirmed_at", "-pk")
+        .first()
+    )
+
+
+def email_change_apply_locked(
+    *, change: EmailChangeRequest, account: Account, now: datetime, actor: Account | None = None
+) -> None:
+    """Put the new address on file, once; tell both addresses; then (only then) queue the codes
+    a support-driven change carries. The caller holds both rows' locks."""
+    old_email = account_email_set(account=account, new_email=change.new_email)
+    change.used_at = now
+    change.outcome = EmailChangeOutcome.APPLIED
+    change.save(update_fields=["used_at", "outcome"])
+    ticket = _ticket_locked(change.ticket_reference)
+    if ticket is not None:
+        event_record(
+            ticket=ticket,
+            kind=EventKind.OUTCOME,
+            actor=actor,
+            reason="email_changed",
+            data={"applied_at": now.isoformat()},
+        )
+    email_change_notify(
+        account=account,
+        old_email=old_email,
+        new_email=change.new_email,
+        language=change.language,
+        ticket=ticket,
+    )
+    if change.codes_after:
+        outbox_enqueue(
+            template=EmailTemplate.CREDENTIALS,
+            recipient=change.new_email,
+            language=change.language,
+            ticket=ticket,
+            account=account,
+        )
+
+
+@transaction.atomic
+def email_change_apply(*, change_id: int, now: datetime | None = None) -> bool:
+    """Apply one pending change whose time has come: at most once (row locks, then a check of
+    the row's state under them). A frozen or closed account keeps its address. True if applied."""
+    moment = now or timezone.now()
+    account_id = (
+        EmailChangeRequest.objects.filter(pk=change_id).values_list("account_id", flat=True).first()
+    )
+    if account_id is None:
+        return False
+    # Account first, then the change: the order every other writer of these rows takes
+    # ("this was not me", a new request, a closure), so two of them never wait on each other.
+    account = Account.objects.select_for_update().get(pk=account_id)
+    change = (
+        EmailChangeRequest.objects.select_for_update()
+        .filter(pk=change_id, used_at=None, confirmed_at__isnull=False, applies_at__lte=moment)
+        .first()
+    )
+    if change is None:
+        return False
+    if account.status != AccountStatus.ACTIVE or not account.is_active:
+        email_changes_cancel(account=account, outcome=EmailChangeOutcome.INACTIVE, now=moment)
+        return False
+    email_change_apply_locked(change=change, account=account, now=moment)
+    return True
+
+
+def email_changes_apply_due(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Apply every pending change due by `now` (the beat, every few minutes); each in its own
+    short transaction. A second run, or two at once, apply nothing twice. The count applied."""
+    moment = now or timezone.now()
+    due = list(
+        EmailChangeRequest.objects.filter(
+            used_at=None, confirmed_at__isnull=False, applies_at__lte=moment
+        )
+        .order_by("applies_at", "pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    return sum(email_change_apply(change_id=change_id, now=moment) for change_id in due)
+
+
+def email_change_notice_pending(*, change_id: int) -> EmailChangeRequest | None:
+    """The change a waiting notice is about, if it still waits (else the notice is not sent)."""
+    return (
+        EmailChangeRequest.objects.filter(pk=change_id, used_at=None, confirmed_at__isnull=False)
+        .select_related("account")
+        .first()
+    )
 
 
 def email_change_notify(

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from members.models import Account
-from members.services.accounts import account_temporary_password_withdraw
+from members.services.accounts import account_temporary_password_withdraw, emails_differ
 from tickets.models import EventKind, Ticket
 from tickets.services import event_record
 from workflows.models import EmailTemplate, OutboxMessage
@@ -19,8 +19,15 @@ class AccountFrozen(Exception):
     """Codes for a frozen account are never issued (a permanent delivery failure)."""
 
 
+class RecipientNotOnFile(Exception):
+    """Codes go only to the address on file when they are sent, never to one not (or no longer)
+    in force, such as the new address of a change still waiting (a permanent delivery failure)."""
+
+
 @sensitive_variables("password")
-def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -> str:
+def credentials_issue(
+    *, account_id: int, ticket_id: int | None, attempt: int, recipient: str
+) -> str:
     """Give the account a new temporary password; the caller e-mails it, nothing keeps it.
 
     Runs in the worker at send time (docs/product.md §7): a retry issues a new password, so the
@@ -32,6 +39,8 @@ def credentials_issue(*, account_id: int, ticket_id: int | None, attempt: int) -
         if account.is_frozen:
             # The member said "this was not me" after these codes were queued: never sent.
             raise AccountFrozen(account_id)
+        if emails_differ(account.email, recipient):
+            raise RecipientNotOnFile(account_id)
         account.set_password(password)
         account.must_change_password = True
         account.temporary_password_expires_at = timezone.now() + settings.GUICHET_TEMP_PASSWORD_TTL

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from members.eligibility import eligibility_from_coverages
-from members.models import Account, AccountStatus, Member
+from members.models import Account, AccountStatus, EmailChangeOutcome, Member
 from members.services.accounts import (
     account_close,
     account_create_for_member,
     account_email_set,
     account_unfreeze,
+    emails_differ,
 )
 from tickets.four_eyes import confirmation_risks
 from tickets.models import (
@@ -36,7 +37,11 @@ from tickets.services import (
     ticket_transition,
 )
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
-from workflows.services.accounts import email_change_notify
+from workflows.services.accounts import (
+    email_change_by_support,
+    email_change_notify,
+    email_changes_cancel,
+)
 from workflows.services.outbox import outbox_enqueue
 
 
@@ -180,15 +185,21 @@ def _carry_out(*, ticket: Ticket, account: Account | None, actor: Account, reque
         _send_credentials(ticket=ticket, account=account, recipient=account.email)
         return
     if ticket.kind in (TicketKind.RECOVERY, TicketKind.ACCESS):
-        recipient = account.email
         if ticket.requested_email and ticket.secret_answer_verified:
-            recipient = _change_email(
-                ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor
+            # The codes go to the new address, so they wait with it: queued when it applies.
+            _change_email(
+                ticket=ticket,
+                account=account,
+                new_email=ticket.requested_email,
+                actor=actor,
+                codes_after=True,
             )
-        _send_credentials(ticket=ticket, account=account, recipient=recipient)
+            return
+        _send_credentials(ticket=ticket, account=account, recipient=account.email)
     elif ticket.kind == TicketKind.EMAIL_CHANGE:
         _change_email(ticket=ticket, account=account, new_email=ticket.requested_email, actor=actor)
     elif ticket.kind == TicketKind.CLOSURE:
+        email_changes_cancel(account=account, outcome=EmailChangeOutcome.CLOSED)
         account_close(account=account)
         event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="account_closed")
         outbox_enqueue(
@@ -256,20 +267,30 @@ def ticket_codes_reissue(*, reference: str, actor: Account, request_id: str = ""
     return ticket
 
 
-def _change_email(*, ticket: Ticket, account: Account, new_email: str, actor: Account) -> str:
-    """Replace the e-mail on file and tell both addresses."""
+def _change_email(
+    *, ticket: Ticket, account: Account, new_email: str, actor: Account, codes_after: bool = False
+) -> None:
+    """Replace the e-mail on file after the waiting time (docs/product.md, "E-mail changes
+    wait"): pending now, the old address told with its veto link; the beat applies it."""
     if not new_email:
         raise TicketActionError("no_new_email")
-    old_email = account_email_set(account=account, new_email=new_email)
-    event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
-    email_change_notify(
-        account=account,
-        old_email=old_email,
-        new_email=new_email,
-        language=ticket.language,
-        ticket=ticket,
+    if account.email and not emails_differ(account.email, new_email):
+        # The same mailbox (case aside): nothing to wait for, nothing to veto; at once.
+        old_email = account_email_set(account=account, new_email=new_email)
+        event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
+        email_change_notify(
+            account=account,
+            old_email=old_email,
+            new_email=new_email,
+            language=ticket.language,
+            ticket=ticket,
+        )
+        if codes_after:
+            _send_credentials(ticket=ticket, account=account, recipient=new_email)
+        return
+    email_change_by_support(
+        ticket=ticket, account=account, new_email=new_email, actor=actor, codes_after=codes_after
     )
-    return new_email
 
 
 @transaction.atomic

@@ -13,11 +13,12 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from core.metrics import CODES_DELIVERY_SECONDS
+from members.masking import mask_email
 from tickets.models import Ticket
 from workflows.emails import build_email
 from workflows.models import EmailTemplate, OutboxMessage
-from workflows.services.accounts import email_change_token_issue
-from workflows.services.credentials import AccountFrozen, credentials_issue
+from workflows.services.accounts import email_change_notice_pending, email_change_token_issue
+from workflows.services.credentials import AccountFrozen, RecipientNotOnFile, credentials_issue
 from workflows.services.not_me import NOT_ME_TEMPLATES, not_me_link_issue
 from workflows.services.outbox import (
     LeaseKeeper,
@@ -104,6 +105,14 @@ def _email_change_link(context: dict[str, object]) -> str:
     return reverse("email_change_confirm", kwargs={"token": token})
 
 
+def _email_change_waiting(context: dict[str, object]) -> dict[str, object]:
+    """What the old address is told of a change still waiting: when it applies, to what (masked)."""
+    change = email_change_notice_pending(change_id=int(str(context.get("email_change_id") or 0)))
+    if change is None:
+        raise EmailChangeGone("e-mail change no longer waiting")
+    return {"applies_at": change.applies_at, "new_email_masked": mask_email(change.new_email)}
+
+
 def outbox_deliver(*, message_id: int) -> str:
     """Send one message at least once; a second concurrent or later run is a no-op.
 
@@ -126,7 +135,7 @@ def outbox_deliver(*, message_id: int) -> str:
 def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
     """(Issue codes), send and record one message this worker holds the lease on."""
     fault_point("after_claim")
-    secret_context: dict[str, str] = {}
+    secret_context: dict[str, object] = {}
     try:
         if message.template == EmailTemplate.CREDENTIALS:
             # Never: credentials are always enqueued for an account (ticket_confirm); failing
@@ -137,10 +146,13 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
                 account_id=message.account_id,
                 ticket_id=message.ticket_id,
                 attempt=message.attempts,
+                recipient=message.recipient,
             )
             fault_point("after_hash_commit")
         elif message.template == EmailTemplate.EMAIL_CHANGE_CONFIRM:
             secret_context["confirm_path"] = _email_change_link(message.context)
+        elif message.template == EmailTemplate.EMAIL_CHANGE_PENDING:
+            secret_context.update(_email_change_waiting(message.context))
         if message.template in NOT_ME_TEMPLATES and message.account_id is not None:
             token = not_me_link_issue(account_id=message.account_id, template=message.template)
             secret_context["not_me_path"] = reverse("not_me", kwargs={"token": token})
@@ -157,7 +169,9 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
         logger.warning(
             "outbox message %s attempt %s failed: %s", message.pk, message.attempts, error
         )
-        permanent = is_permanent(exc) or isinstance(exc, (EmailChangeGone, AccountFrozen))
+        permanent = is_permanent(exc) or isinstance(
+            exc, (EmailChangeGone, AccountFrozen, RecipientNotOnFile)
+        )
         outbox_mark_failed(message=message, error=error, permanent=permanent)
         return "failed"
     finally:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from members.models import Account, AccountStatus, EmailChangeRequest
+from members.models import Account, AccountStatus, EmailChangeOutcome
 from members.services.accounts import account_freeze
 from tickets.models import (
     OPEN_STATES,
@@ -34,6 +34,7 @@ from tickets.models import (
 from tickets.services import event_record, ticket_transition
 from workflows import risk
 from workflows.models import EmailTemplate, NotMeLink, OutboxMessage, OutboxStatus
+from workflows.services.accounts import email_changes_cancel
 
 LINK_DAYS = 30
 # Every security e-mail: codes issued, password changed, e-mail changed or to confirm, closure,
@@ -46,6 +47,7 @@ NOT_ME_TEMPLATES = frozenset(
         EmailTemplate.EMAIL_CHANGED_OLD,
         EmailTemplate.EMAIL_CHANGED_NEW,
         EmailTemplate.EMAIL_CHANGE_CONFIRM,
+        EmailTemplate.EMAIL_CHANGE_PENDING,
         EmailTemplate.ACCOUNT_CLOSED,
         EmailTemplate.SECRET_ANSWER_LOCKED,
     }
@@ -156,9 +158,9 @@ def not_me_confirm(*, token: str, request_id: str = "") -> Frozen:
             data={"link_template": link.template},
         )
         cancelled.append(open_ticket.reference)
-    EmailChangeRequest.objects.filter(account=account, used_at__isnull=True).update(
-        used_at=now, outcome="vetoed"
-    )
+    # The veto: a change of address still waiting (for its link or its time) never applies; the
+    # address on file stays in force. Support-driven ones say so in their ticket's history.
+    vetoed = email_changes_cancel(account=account, outcome=EmailChangeOutcome.VETOED, now=now)
     # Codes not yet sent are not sent: the worker refuses a frozen account (credentials_issue).
     unsent = OutboxMessage.objects.filter(
         account=account,
@@ -194,6 +196,7 @@ def not_me_confirm(*, token: str, request_id: str = "") -> Frozen:
             "link_sent_at": link.created_at.isoformat(),
             "cancelled": cancelled,
             "codes_not_sent": unsent,
+            "email_changes_vetoed": len(vetoed),
             "history": history,
         },
         request_id=request_id,

@@ -84,7 +84,11 @@ def sessions_expired_purge(*, now: dt.datetime) -> int:
 def email_changes_purge(*, now: dt.datetime) -> int:
     """Delete e-mail change requests used (applied or superseded) or expired long enough ago."""
     cutoff = now - dt.timedelta(days=settings.GUICHET_EMAIL_CHANGE_RETENTION_DAYS)
-    finished = EmailChangeRequest.objects.filter(Q(used_at__lt=cutoff) | Q(expires_at__lt=cutoff))
+    # A confirmed change still waiting to apply is never "expired": its link's lifetime is over,
+    # the change is not (a delay longer than the retention must not delete it).
+    finished = EmailChangeRequest.objects.filter(
+        Q(used_at__lt=cutoff) | Q(expires_at__lt=cutoff, used_at=None, confirmed_at=None)
+    )
     return _in_batches(finished, lambda rows: rows.delete()[0])
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0014_open_indexes_include_awaiting_approval'),
+        ('tickets', '0015_ticket_risky_created_idx'),
     ]
 
     operations = [
