@@ -262,3 +262,25 @@ def test_a_request_not_found_at_intake_is_linked_when_the_member_is_added(tmp_pa
     last = _history(ticket)[-1]
     assert last.reason == NOW_MATCHES and last.data["linked_to_new_member"] is True
     assert last.data["import_id"] == import_id
+
+
+def test_the_history_rows_of_a_re_check_continue_each_tickets_hash_chain(tmp_path: Path) -> None:
+    members = [MemberFactory(last_name="Lefèvre") for _ in range(3)]
+    tickets = [intake_request(members[0]), intake_request(members[1], last_name="Lefebvre")]
+    tickets.append(intake_request(members[2]))
+    _import(
+        tmp_path,
+        [
+            _row(members[0], last_name="LEFEVRE"),  # still matches
+            _row(members[1], last_name="Lefebvre"),  # now matches
+            _row(members[2], first_name="Chloé"),  # a transition
+        ],
+    )
+    for ticket in tickets:
+        history = _history(ticket)
+        assert history[-1].data["import_id"]
+        previous = ""
+        for event in history:
+            assert event.previous_hash == previous
+            assert event.row_hash == event.compute_hash()
+            previous = event.row_hash

@@ -21,8 +21,9 @@ Every re-checked ticket gets exactly one history row carrying the import's id. R
 left unchanged, and decided tickets, are not touched. The reads are set-based: per batch one
 query locks the changed members, one reads (and locks) their open tickets, one their coverages,
 one their accounts (plus, when requests were waiting for members the batch added, one read of
-those members); only the tickets re-checked are then written one by one (their history rows
-form a hash chain per ticket). Locking the members first, as the intake does, means a request
+those members); the re-checks that change no state are saved and recorded in three more
+queries (their history rows continue each ticket's hash chain); a transition goes through
+`ticket_transition` like any other. Locking the members first, as the intake does, means a request
 arriving during the batch is either seen by the re-check or checked against the new registry.
 """
 
@@ -33,9 +34,10 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from members.models import Account, Coverage, Member
@@ -47,9 +49,9 @@ from members.services.registry import (
     RowError,
     member_import_rows,
 )
-from tickets.models import OPEN_STATES, EventKind, Ticket, TicketState
-from tickets.services import event_record, ticket_transition
-from workflows.services.matching import NO_ROW, registry_compare
+from tickets.models import OPEN_STATES, ActorKind, EventKind, Ticket, TicketEvent, TicketState
+from tickets.services import ticket_transition
+from workflows.services.matching import registry_compare
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ def registry_recheck(
     `added` (member number -> id of a member the batch created): an open request that typed
     that member number and was not found in the registry at intake is linked to the new member
     and checked like the others. Runs in the import batch's transaction; a constant number of
-    reads whatever the batch size.
+    queries whatever the batch size, plus the transitions (each through `ticket_transition`).
     """
     counts = RecheckCounts()
     added = added or {}
@@ -167,40 +169,43 @@ def registry_recheck(
         return counts
     # The intake's lock (FOR NO KEY UPDATE), taken first, in the same order as the intake. A
     # member the batch added needs none: nobody else sees it before the batch commits.
-    members = (
-        {m.pk: m for m in Member.objects.select_for_update(no_key=True).filter(pk__in=member_ids)}
-        if member_ids
-        else {}
-    )
+    if member_ids:
+        list(
+            Member.objects.select_for_update(no_key=True)
+            .filter(pk__in=member_ids)
+            .values_list("pk", flat=True)
+        )
     of_members = Q(member_id__in=member_ids)
     if added:
         # ticket_sub_member_idx: the requests that typed one of the new member numbers.
         of_members |= Q(member__isnull=True, submitted_member_number__in=list(added))
     tickets: list[Ticket] = list(
-        Ticket.objects.select_for_update().filter(of_members, state__in=OPEN_STATES).order_by("id")
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("member")
+        .filter(of_members, state__in=OPEN_STATES)
+        .order_by("id")
     )
     if not tickets:
         return counts
-    linked = set()
-    for ticket in tickets:
-        if ticket.member_id is None:
-            ticket.member_id = added[ticket.submitted_member_number]
-            linked.add(ticket.pk)
+    linked = {t.pk for t in tickets if t.member_id is None}
     if linked:
-        new_ids = {t.member_id for t in tickets if t.pk in linked}
-        members.update((m.pk, m) for m in Member.objects.filter(pk__in=new_ids))
-    # Every ticket here has a member (the filter is on member_id).
+        new_ids = [added[t.submitted_member_number] for t in tickets if t.pk in linked]
+        new_members = Member.objects.in_bulk(new_ids)
+        for ticket in tickets:
+            if ticket.pk in linked:
+                ticket.member = new_members[added[ticket.submitted_member_number]]
     with_tickets = sorted({t.member_id for t in tickets if t.member_id is not None})
     coverages: dict[int, list[Coverage]] = {}
     for coverage in Coverage.objects.filter(member_id__in=with_tickets):
         coverages.setdefault(coverage.member_id, []).append(coverage)
     accounts = {a.member_id: a for a in Account.objects.filter(member_id__in=with_tickets)}
     now = timezone.now()
+    plain: list[tuple[Ticket, str, dict[str, Any]]] = []
     for ticket in tickets:
-        member = members.get(ticket.member_id or NO_ROW)
+        member = ticket.member
         if member is None:
             continue
-        _recheck_one(
+        recorded = _recheck_one(
             ticket=ticket,
             member=member,
             coverages=coverages.get(member.pk, []),
@@ -211,7 +216,47 @@ def registry_recheck(
             counts=counts,
             linked=ticket.pk in linked,
         )
+        if recorded is not None:
+            plain.append((ticket, *recorded))
+    if plain:
+        _record_plain(plain, now)
     return counts
+
+
+def _record_plain(plain: list[tuple[Ticket, str, dict[str, Any]]], now: datetime.datetime) -> None:
+    """Save the re-checks that change no state and add their history rows, in three queries.
+
+    The same rows `event_record` writes one by one: each continues its ticket's hash chain
+    (the tickets are locked, so nobody adds a row meanwhile).
+    """
+    ids = [ticket.pk for ticket, _reason, _data in plain]
+    latest = TicketEvent.objects.filter(ticket=OuterRef("pk")).order_by("-created_at", "-id")
+    previous = dict(
+        Ticket.objects.filter(pk__in=ids)
+        .annotate(last_hash=Subquery(latest.values("row_hash")[:1]))
+        .values_list("pk", "last_hash")
+    )
+    for ticket, _reason, _data in plain:
+        ticket.updated_at = now
+    Ticket.objects.bulk_update([t for t, _r, _d in plain], [*_RECHECK_FIELDS, "updated_at"])
+    events = []
+    for ticket, reason, data in plain:
+        event = TicketEvent(
+            ticket=ticket,
+            kind=EventKind.REGISTRY,
+            actor=None,
+            actor_kind=ActorKind.SYSTEM,
+            from_state=ticket.state,
+            to_state=ticket.state,
+            reason=reason,
+            data=data,
+            created_at=now,
+            previous_hash=previous.get(ticket.pk) or "",
+        )
+        event.row_hash = event.compute_hash()
+        events.append(event)
+    # Registry re-checks are not public events (no webhook delivery, workflows.services.events).
+    TicketEvent.objects.bulk_create(events)
 
 
 def _recheck_one(
@@ -225,7 +270,8 @@ def _recheck_one(
     now: datetime.datetime,
     counts: RecheckCounts,
     linked: bool,
-) -> None:
+) -> tuple[str, dict[str, Any]] | None:
+    """Compare one ticket again; run its transition, or return the history row to record."""
     check = registry_compare(
         kind=ticket.kind,
         member=member,
@@ -237,7 +283,7 @@ def _recheck_one(
         looked_up_by=str(ticket.match_details.get("looked_up_by", "member_number")),
     )
     previous = ticket.recheck_result or ticket.match_result
-    data = {
+    data: dict[str, Any] = {
         "import_id": import_id,
         "source": source,
         "result": check.result,
@@ -268,7 +314,7 @@ def _recheck_one(
             counts.moved_to_mismatch += 1
         else:
             counts.approvals_withdrawn += 1
-        return
+        return None
     was_marked = ticket.registry_now_matches
     from_mismatch = TicketState.IDENTITY_MISMATCH in (ticket.state, ticket.approval_from_state)
     ticket.registry_now_matches = matches and from_mismatch
@@ -279,15 +325,7 @@ def _recheck_one(
         reason = STILL_MATCHES
     else:
         reason = NO_LONGER_MATCHES if was_marked else STILL_NO_MATCH
-    ticket.save(update_fields=_RECHECK_FIELDS)
-    event_record(
-        ticket=ticket,
-        kind=EventKind.REGISTRY,
-        from_state=ticket.state,
-        to_state=ticket.state,
-        reason=reason,
-        data=data,
-    )
+    return reason, data
 
 
 __all__ = [
