@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-indexes benchmark-supervisor benchmark-load benchmark-equal-work benchmark-api clean
+.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-indexes benchmark-supervisor benchmark-load benchmark-equal-work benchmark-api benchmark-purge benchmark-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP) ## create .venv and install Guichet with its test tools
+
+BENCH_STAMP := $(VENV)/.installed-bench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@touch $@
 
 run: $(STAMP) ## serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks, mail to var/mail/)
 	@mkdir -p var/mail
@@ -74,6 +79,13 @@ benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (recreates guic
 
 benchmark-api: $(STAMP) ## API registry upsert rate and events-feed pages (DROPS guichet_api_bench)
 	$(BIN)/python benchmarks/api.py --members $${MEMBERS:-20000} --events $${EVENTS:-1000000}
+
+benchmark-purge: $(STAMP) ## retention purge + archive_history at 10M history rows, desk p95 and RSS (default guichet_bench_purge; EMPTIES it, DROPS it after unless KEEP=1)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench_purge} \
+		$(BIN)/python benchmarks/purge.py --rows $${ROWS:-10000000} --archive-months $${MONTHS:-2} $${KEEP:+--keep}
+
+benchmark-scale: $(BENCH_STAMP) ## 2 gunicorns + 2 workers + PgBouncer + Redis + SMTP sink under locust (DURATION=600 OVERLOAD=120; recreates guichet_scale, DROPS it after unless KEEP=1; ports 21300+)
+	$(BIN)/python benchmarks/scale.py --duration $${DURATION:-600} --overload-duration $${OVERLOAD:-120} $${KEEP:+--keep}
 
 benchmark-equal-work: $(STAMP) ## docs/security.md §2 timing per class (recreates guichet_equal_work, DROPS it after unless KEEP=1; Redis db 11)
 	$(BIN)/python benchmarks/equal_work.py --per-class $${PER_CLASS:-120} $${KEEP:+--keep}

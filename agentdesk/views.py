@@ -31,6 +31,7 @@ from agentdesk.forms import (
     SearchForm,
     SendBackForm,
 )
+from core.logging import current_request_id
 from members.eligibility import Eligibility, eligibility_from_coverages
 from members.forms import DeskLoginForm, SecondFactorForm
 from members.masking import mask_birth_date, mask_nir
@@ -116,6 +117,10 @@ ACTION_ERRORS = {
     "own_confirmation": gettext_lazy(
         "You asked for this confirmation: another staff member must approve it."
     ),
+    "fraud_check_stale": gettext_lazy(
+        "The ticket changed while the fraud check was running: nothing was carried out. Look at"
+        " it again."
+    ),
     "codes_not_failed": gettext_lazy(
         "Codes can be re-issued only after the codes e-mail failed for good."
     ),
@@ -131,6 +136,10 @@ ACTION_DONE = {
         " out or e-mailed until then."
     ),
     "reject": gettext_lazy("Rejected: the member will be told."),
+    "fraud-check-hold": gettext_lazy(
+        "The fraud check did not allow this confirmation (or could not be reached): nothing was"
+        " carried out. The ticket stays waiting for approval; its history shows the answer."
+    ),
     "flag-mismatch": gettext_lazy("Sent to the identity-mismatch queue."),
     "note": gettext_lazy("Note added."),
     "reissue-codes": gettext_lazy("New codes are on their way to the e-mail on file."),
@@ -168,7 +177,8 @@ STEP_UP_ACTIONS = frozenset({"confirm", "approve", "reissue-codes"})
 
 
 def _request_id(request: HttpRequest) -> str:
-    return request.headers.get("X-Request-Id", "")[:64]
+    """The id RequestIdMiddleware validated or generated, never the raw header (no forging)."""
+    return current_request_id()
 
 
 SELECT_FILTERS = ("state", "kind", "channel", "risk", "assignee", "age")
@@ -529,7 +539,11 @@ def _run_action(request: HttpRequest, reference: str, action: str, actor: Accoun
     elif action == "approve":
         form = CommentForm(request.POST)
         comment = form.cleaned_data["comment"] if form.is_valid() else ""
-        ticket_approve(reference=reference, actor=actor, comment=comment, request_id=request_id)
+        ticket = ticket_approve(
+            reference=reference, actor=actor, comment=comment, request_id=request_id
+        )
+        if ticket.state == TicketState.AWAITING_APPROVAL:  # the fraud check did not allow it
+            return "fraud-check-hold"
     elif action == "send-back":
         send_back_form = SendBackForm(request.POST)
         if not send_back_form.is_valid():
@@ -599,7 +613,8 @@ def ticket_action(request: HttpRequest, reference: str, action: str) -> HttpResp
         )
         messages.error(request, ACTION_ERRORS.get(exc.code, _("This action is not possible.")))
     else:
-        messages.success(request, ACTION_DONE[done])
+        notify = messages.warning if done == "fraud-check-hold" else messages.success
+        notify(request, ACTION_DONE[done])
     return redirect("desk_ticket", reference=reference)
 
 

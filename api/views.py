@@ -35,6 +35,7 @@ from api.problems import (
     ProblemSerializer,
     problem,
 )
+from core.logging import current_request_id
 from members.services.registry import (
     CSV_HEADER,
     MemberRow,
@@ -211,7 +212,7 @@ class _SubmitView(ApiView, abc.ABC):
         reference = public_request_submit(
             data=self.request_data(form.cleaned_data, language),
             token=token,
-            request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:64] or f"api:{client.client_id}",
+            request_id=current_request_id(),
         )
         if reference is None:
             return problem("rate-limited", 429, headers={"Retry-After": "3600"})

@@ -13,12 +13,37 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("guichet_request_id", default="")
 REQUEST_ID_HEADER = "guichet_request_id"
+
+
+def current_request_id() -> str:
+    """The id RequestIdMiddleware validated or generated (or the one a task carried); "" outside."""
+    return REQUEST_ID.get()
+
+
+def bound_to_request_id(callback: Callable[[], object]) -> Callable[[], None]:
+    """`callback` run later (an on_commit hook) under the request id current now.
+
+    A commit hook normally runs inside the request, but not when the transaction ends after the
+    middleware returned (a test's captured callbacks, a management command's outer atomic): the
+    task it publishes must still carry the id of the request that caused it.
+    """
+    request_id = REQUEST_ID.get()
+
+    def run() -> None:
+        token = REQUEST_ID.set(request_id or REQUEST_ID.get())
+        try:
+            callback()
+        finally:
+            REQUEST_ID.reset(token)
+
+    return run
 
 
 class UTCFormatter(logging.Formatter):

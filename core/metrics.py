@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from celery.signals import task_postrun
+from celery.signals import task_postrun, task_prerun
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter, Histogram
 
@@ -39,6 +39,17 @@ TASKS = Counter(
     "guichet_celery_tasks",
     "Celery tasks finished, by task name and outcome (SUCCESS, FAILURE, RETRY, …).",
     ["task", "outcome"],
+)
+TASK_SECONDS = Histogram(
+    "guichet_celery_task_duration_seconds",
+    "Time a Celery task ran in the worker, by task name.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+OUTBOX_SENDS = Counter(
+    "guichet_outbox_sends",
+    "Outbox delivery attempts, by outcome (sent, failed, lost, busy, skipped).",
+    ["outcome"],
 )
 SHED = Counter(
     "guichet_shed_requests",
@@ -78,6 +89,20 @@ class MetricsMiddleware:
         return response
 
 
+_TASK_STARTED: dict[str, float] = {}
+
+
+@task_prerun.connect
+def _task_started(task_id: str = "", **kwargs: Any) -> None:
+    _TASK_STARTED[task_id] = time.perf_counter()
+
+
 @task_postrun.connect
-def _task_outcome(sender: Any = None, state: str | None = None, **kwargs: Any) -> None:
-    TASKS.labels(getattr(sender, "name", "unknown"), state or "UNKNOWN").inc()
+def _task_outcome(
+    sender: Any = None, task_id: str = "", state: str | None = None, **kwargs: Any
+) -> None:
+    name = getattr(sender, "name", "unknown")
+    TASKS.labels(name, state or "UNKNOWN").inc()
+    started = _TASK_STARTED.pop(task_id, None)
+    if started is not None:
+        TASK_SECONDS.labels(name).observe(time.perf_counter() - started)

@@ -476,6 +476,9 @@ GUICHET_METRICS_TOKEN = env.str("GUICHET_METRICS_TOKEN", default="")
 GUICHET_METRICS_ALLOWED_NETWORKS = env.list(
     "GUICHET_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"]
 )
+# The Celery worker's own exporter (core/worker_metrics.py): 0 = off; same token and networks.
+GUICHET_WORKER_METRICS_PORT = env.int("GUICHET_WORKER_METRICS_PORT", default=0)
+GUICHET_WORKER_METRICS_BIND = env.str("GUICHET_WORKER_METRICS_BIND", default="127.0.0.1")
 
 # --- Logging: no secrets, CR/LF encoded, UTC timestamps -----------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -547,5 +550,14 @@ GUICHET_API_EVENTS_SETTLE_SECONDS = env.int("GUICHET_API_EVENTS_SETTLE_SECONDS",
 GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
     "GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False
 )
+# Fraud veto hook (workflows/services/veto.py, docs/interfaces.md): before a risky confirmation
+# is carried out, a signed POST to this URL; only a signed "allow" lets it go on (fail closed).
+# Empty = no hook. The secret signs both ways and is required with the URL.
+GUICHET_FRAUD_VETO_URL = env.str("GUICHET_FRAUD_VETO_URL", default="")
+GUICHET_FRAUD_VETO_SECRET = env.str("GUICHET_FRAUD_VETO_SECRET", default="")
+if GUICHET_FRAUD_VETO_URL and len(GUICHET_FRAUD_VETO_SECRET) < 32:
+    raise ValueError(
+        "GUICHET_FRAUD_VETO_URL needs GUICHET_FRAUD_VETO_SECRET (32 characters or more)"
+    )
 GUICHET_WEBHOOK_MAX_ATTEMPTS = env.int("GUICHET_WEBHOOK_MAX_ATTEMPTS", default=10)
 GUICHET_WEBHOOK_RETRY_BASE_SECONDS = env.int("GUICHET_WEBHOOK_RETRY_BASE_SECONDS", default=30)

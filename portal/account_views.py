@@ -183,7 +183,15 @@ def email_change_view(request: HttpRequest) -> HttpResponse:
             % {"email": new_email},
         )
         return redirect("account")
-    return render(request, "portal/email_change.html", {"form": form, "account": account})
+    return render(
+        request,
+        "portal/email_change.html",
+        {
+            "form": form,
+            "account": account,
+            "delay_hours": settings.GUICHET_EMAIL_CHANGE_DELAY_HOURS,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,9 +9,7 @@ several workers), else from this process. docs/operations.md, "Metrics".
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # what genera
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from core.worker_metrics import scrape_allowed as scrape_rule
 from supervision.selectors import backlog
 from tickets.models import OPEN_STATES, Ticket, TicketState
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
@@ -118,17 +117,9 @@ def scrape() -> bytes:
 
 def scrape_allowed(request: HttpRequest) -> bool:
     """A bearer token (GUICHET_METRICS_TOKEN) or a peer in GUICHET_METRICS_ALLOWED_NETWORKS."""
-    token = settings.GUICHET_METRICS_TOKEN
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if token and header.startswith("Bearer "):
-        return secrets.compare_digest(header[7:].encode(), token.encode())
-    try:
-        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(
-        peer in ipaddress.ip_network(network, strict=False)
-        for network in settings.GUICHET_METRICS_ALLOWED_NETWORKS
+    return scrape_rule(
+        peer=request.META.get("REMOTE_ADDR", ""),
+        authorization=request.META.get("HTTP_AUTHORIZATION", ""),
     )
 
 

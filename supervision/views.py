@@ -14,6 +14,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.logging import current_request_id
 from members.models import AccessJournalEntry, Account
 from members.throttling import client_ip
 from supervision import exports
@@ -125,7 +126,7 @@ def reassign(request: HttpRequest) -> HttpResponse:
         references=references,
         actor=actor,
         assignee=form.cleaned_data["assignee"],
-        request_id=request.headers.get("X-Request-Id", "")[:64],
+        request_id=current_request_id(),
     )
     _report(request, outcome, _("%(n)s ticket(s) reassigned."))
     return redirect(back)
@@ -135,9 +136,7 @@ def reassign(request: HttpRequest) -> HttpResponse:
 @require_POST
 def release_stale(request: HttpRequest) -> HttpResponse:
     actor: Account = request.user  # type: ignore[assignment]
-    outcome = claims_release_stale(
-        actor=actor, request_id=request.headers.get("X-Request-Id", "")[:64]
-    )
+    outcome = claims_release_stale(actor=actor, request_id=current_request_id())
     _report(request, outcome, _("%(n)s stale claim(s) released."))
     return redirect("supervision")
 

@@ -558,6 +558,7 @@ class EventKind(models.TextChoices):
     OUTCOME = "outcome", _("Outcome carried out")
     RISK = "risk", _("Risk signals updated")
     REGISTRY = "registry", _("Registry re-checked after an import")
+    FRAUD_CHECK = "fraud_check", _("Fraud check")
 
 
 class ActorKind(models.TextChoices):
@@ -592,7 +593,7 @@ class TicketEvent(models.Model):
     reason = models.CharField(max_length=64, blank=True, default="")
     body = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
-    request_id = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Hash chain over the rows of one ticket, so tampering by a superuser is detectable.
     previous_hash = models.CharField(max_length=64, blank=True, default="", editable=False)

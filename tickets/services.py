@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
+from core.logging import current_request_id
 from members.models import Account
 from tickets.claims import CLAIM_PERMISSION, TAKE_OVER_PERMISSION, claim_blocks
 from tickets.four_eyes import is_maker
@@ -52,7 +53,11 @@ def event_record(
     data: dict[str, Any] | None = None,
     request_id: str = "",
 ) -> TicketEvent:
-    """Append one history row to the ticket's hash chain; call with the ticket row locked."""
+    """Append one history row to the ticket's hash chain; call with the ticket row locked.
+
+    With no explicit `request_id`, the row carries the current request's (or task's) id, the
+    one in the X-Request-ID response header and the JSON logs (core.logging.current_request_id).
+    """
     previous = (
         TicketEvent.objects.filter(ticket=ticket)
         .order_by("-created_at", "-id")
@@ -68,7 +73,7 @@ def event_record(
         reason=reason[:64],
         body=body,
         data=data or {},
-        request_id=request_id[:64],
+        request_id=(request_id or current_request_id())[:128],
         created_at=timezone.now(),
         previous_hash=next(iter(previous), ""),
     )

@@ -244,3 +244,20 @@ def test_an_unknown_reference_is_a_404_problem(api: Client, reference: str) -> N
     response = api.get(f"/api/v1/requests/{reference}")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+@override_settings(GUICHET_TRUSTED_PROXY_COUNT=1)
+def test_an_api_submissions_history_rows_carry_the_request_id_of_the_response(
+    registry: None, api: Client
+) -> None:
+    _page, _form_only, api_only, both = KINDS["registration"]
+    response = api.post(
+        "/api/v1/requests/registration",
+        {**IDENTITY, **both, **api_only, "member_number": "700000003"},
+        content_type="application/json",
+        HTTP_X_REQUEST_ID="lb-api-5e6f7a8b",
+    )
+    assert response.status_code == 202
+    assert response["X-Request-ID"] == "lb-api-5e6f7a8b"
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    assert set(ticket.events.values_list("request_id", flat=True)) == {"lb-api-5e6f7a8b"}

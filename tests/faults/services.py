@@ -145,3 +145,144 @@ def private_sentinel(master: PrivateRedis, service: str = "guichet") -> Iterator
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def spare_port(ports: range) -> int:
+    """A loopback port of `ports` nobody listens on or holds right now."""
+    for port in ports:
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no spare port in {ports.start}-{ports.stop - 1}")
+
+
+@dataclass
+class SentinelCluster:
+    """A private master, its replica and three sentinels (quorum 2) watching them as `service`."""
+
+    master: PrivateRedis
+    replica: PrivateRedis
+    sentinel_ports: list[int]
+    service: str
+
+    @property
+    def url(self) -> str:
+        """Guichet's REDIS_URL for this cluster (docs/operations.md, "Redis roles")."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.service}/0"
+
+    def master_port(self) -> int | None:
+        """The master's port as the first sentinel that answers names it."""
+        import redis
+
+        for port in self.sentinel_ports:
+            try:
+                answer = redis.Redis(port=port, socket_timeout=1).sentinel_get_master_addr_by_name(
+                    self.service
+                )
+            except redis.RedisError:
+                continue
+            if answer:
+                return int(answer[1])
+        return None
+
+    def kill_master(self) -> None:
+        """SIGKILL the master (no shutdown, no last save): what a crashed machine does."""
+        process = self.master.process
+        assert process is not None
+        process.kill()
+        process.wait(timeout=10)
+        self.master.process = None
+
+
+@contextmanager
+def sentinel_cluster(
+    ports: range, service: str = "guichet", down_after_ms: int = 1000
+) -> Iterator[SentinelCluster]:
+    """Master + replica (persistent, noeviction) + 3 sentinels, all on spare ports of `ports`.
+
+    Every process is ours and stopped afterwards (SIGTERM, by its own handle)."""
+    binary = require_binary("redis-server")
+    with tempfile.TemporaryDirectory(prefix="guichet-sentinel-cluster-") as scratch:
+        root = Path(scratch)
+        (root / "master").mkdir()
+        (root / "replica").mkdir()
+        master = PrivateRedis(
+            port=spare_port(ports), directory=root / "master", args=SAFE_REDIS_ARGS
+        )
+        master.start()
+        sentinels: list[subprocess.Popen[bytes]] = []
+        replica: PrivateRedis | None = None
+        try:
+            replica = PrivateRedis(
+                port=spare_port(ports),
+                directory=root / "replica",
+                args=[*SAFE_REDIS_ARGS, "--replicaof", "127.0.0.1", str(master.port)],
+            )
+            replica.start()
+            _wait_replication(replica)
+            ports_used: list[int] = []
+            for n in range(3):
+                port = spare_port(ports)
+                directory = root / f"sentinel-{n}"
+                directory.mkdir()
+                config = directory / "sentinel.conf"
+                config.write_text(
+                    f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                    f"sentinel monitor {service} 127.0.0.1 {master.port} 2\n"
+                    f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+                    f"sentinel failover-timeout {service} 10000\n"
+                    f"sentinel parallel-syncs {service} 1\n"
+                )
+                sentinels.append(
+                    subprocess.Popen(
+                        [binary, str(config), "--sentinel"],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+                wait_port(port)
+                ports_used.append(port)
+            cluster = SentinelCluster(master, replica, ports_used, service)
+            _wait_sentinels_see_each_other(cluster)
+            yield cluster
+        finally:
+            for process in sentinels:
+                process.terminate()
+                process.wait(timeout=10)
+            if replica is not None:
+                replica.stop()
+            master.stop()
+
+
+def _wait_replication(replica: PrivateRedis, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "master_link_status:up" in replica.cli("INFO", "replication"):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the replica never synchronised with the master")
+
+
+def _wait_sentinels_see_each_other(cluster: SentinelCluster, timeout: float = 30.0) -> None:
+    """Each sentinel knows the two others and the replica: a failover can be agreed on."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = True
+        for port in cluster.sentinel_ports:
+            fields = redis.Redis(port=port, socket_timeout=1).sentinel_master(cluster.service)
+            if fields.get("num-other-sentinels", 0) < 2 or fields.get("num-slaves", 0) < 1:
+                ready = False
+        if ready:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("the sentinels did not discover each other and the replica")

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import io
+import json
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
+from typing import Any
+
+from django.core.management import call_command
 
 from members.models import Account, Member
 from tests.integration.harness import HttpClient, Response
@@ -88,3 +96,62 @@ def desk_action(
 def member_login(client: HttpClient, member_id: str, password: str) -> Response:
     """Submit /login/ with member ID and password; return where the browser ends up."""
     return client.submit("/login/", {"username": member_id, "password": password})
+
+
+# --- the machine interface, over real HTTP ----------------------------------------------------
+
+
+def api_call(
+    base_url: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    method: str | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """One API request as an insurer's system makes it: status, headers, decoded JSON (or None)."""
+    request = urllib.request.Request(  # noqa: S310 (the loopback live server)
+        base_url + path, data=body, headers=dict(headers or {}), method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            status, answer_headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, answer_headers, raw = error.code, dict(error.headers), error.read()
+    return status, answer_headers, json.loads(raw) if raw else None
+
+
+def api_token_request(base_url: str, client_id: str, client_secret: str) -> tuple[int, Any]:
+    """POST /api/v1/token with the client-credentials form fields: (status, JSON answer)."""
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+    ).encode()
+    status, _, answer = api_call(
+        base_url,
+        "/api/v1/token",
+        body=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return status, answer
+
+
+def api_bearer(base_url: str, client_id: str, client_secret: str) -> dict[str, str]:
+    """The headers of an authenticated JSON call (a fresh token for the client)."""
+    status, answer = api_token_request(base_url, client_id, client_secret)
+    assert status == 200, answer
+    return {
+        "Authorization": f"Bearer {answer['access_token']}",
+        "Content-Type": "application/json",
+    }
+
+
+def api_client_create(name: str, scopes: str) -> dict[str, str]:
+    """`manage.py api_client create NAME --scopes ... --json`, as an operator runs it."""
+    out = io.StringIO()
+    call_command("api_client", "create", name, "--scopes", scopes, "--json", stdout=out)
+    credentials: dict[str, str] = json.loads(out.getvalue())
+    return credentials

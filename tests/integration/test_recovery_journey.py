@@ -1,9 +1,11 @@
 """Forgotten codes on real services: codes go to the e-mail on file; the secret-answer path moves
-them to a new address and tells the old one."""
+them to a new address once the change of address has waited, and tells the old one at once."""
 
 from __future__ import annotations
 
 import datetime
+
+from django.utils import timezone
 
 from members.models import Account
 from members.secret_answers import secret_answer_hash
@@ -19,6 +21,7 @@ from tests.integration.harness import (
 from tests.integration.steps import REFERENCE_IN_PATH, desk_action, desk_login, member_login
 from tickets.models import Ticket, TicketState
 from workflows.models import EmailTemplate, OutboxMessage
+from workflows.services.accounts import email_changes_apply_due
 
 NEW_PASSWORD = "Copper meadow lanterns 58"
 OLD_PASSWORD = "an old member passphrase"
@@ -130,6 +133,16 @@ def test_a_right_secret_answer_sends_codes_to_the_new_address_and_tells_the_old(
     desk_login(approver, "sup-rec2", "staff password 123")
     desk_action(approver, reference, "approve")
     assert Ticket.objects.get(reference=reference).state == TicketState.CONFIRMED
+    # The change of address waits (GUICHET_EMAIL_CHANGE_DELAY_HOURS), the codes with it: the old
+    # address is told at once with its veto link; nothing goes to the new one yet.
+    waiting = smtp_sink.wait_for(lambda m: outbox_template_of(m) == "email_change_pending")
+    assert waiting["To"] == "dead.mailbox@example.org" and reference in waiting["Subject"]
+    wait_outbox_idle()
+    assert not smtp_sink.messages_to("helene.new@example.net")[1:]  # only the acknowledgment
+    account.refresh_from_db()
+    assert account.email == "dead.mailbox@example.org"
+    # The beat's apply step, past the delay: the address changes, then the codes go to it.
+    assert email_changes_apply_due(now=timezone.now() + datetime.timedelta(hours=73)) == 1
     codes = smtp_sink.wait_for(lambda m: outbox_template_of(m) == "credentials")
     assert codes["To"] == "helene.new@example.net"
     told = smtp_sink.wait_for(lambda m: outbox_template_of(m) == "email_changed_old")

@@ -4,6 +4,7 @@ change → only the new password works."""
 from __future__ import annotations
 
 import datetime
+import re
 
 from members.models import Account
 from tests.factories import MemberFactory, StaffFactory
@@ -23,7 +24,7 @@ from tests.integration.steps import (
     register,
     registration_data,
 )
-from tickets.models import Ticket, TicketState
+from tickets.models import EventKind, Ticket, TicketState
 
 NEW_PASSWORD = "Velvet harbour lanterns 47"
 
@@ -70,6 +71,12 @@ def test_a_member_registers_gets_codes_and_must_replace_the_temporary_password(
     assert member.member_number in lines_of(codes), "the member ID is not on a line of its own"
     temporary = temporary_password_in(codes)
     celery_worker.wait_for_log(r"outbox message \d+ \(credentials\) sent")
+    # The worker's history row carries the id of the desk request that queued its task.
+    events = Ticket.objects.get(reference=reference).events
+    confirmed = events.get(kind=EventKind.TRANSITION, to_state=TicketState.CONFIRMED)
+    issued = events.get(kind=EventKind.OUTCOME, reason="temporary_password_issued")
+    assert re.fullmatch(r"[0-9a-f]{32}", confirmed.request_id), confirmed.request_id
+    assert issued.request_id == confirmed.request_id
     account = Account.objects.get(username=member.member_number)
     assert account.password.startswith("argon2$argon2id$")
     assert account.must_change_password

@@ -7,6 +7,7 @@ HTTP in tests/faults/test_metrics_over_http.py.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -14,8 +15,10 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import MemberAccountFactory, MemberFactory, TicketFactory
+from tests.requests import registration_form
 from tickets.models import TicketState
 from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus
+from workflows.services.delivery import outbox_deliver
 from workflows.tasks import worker_heartbeat
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +131,17 @@ def test_celery_task_outcomes_are_counted_by_task() -> None:
     before = value(scrape(), "guichet_celery_tasks_total", task=name, outcome="SUCCESS")
     worker_heartbeat.delay()
     assert value(scrape(), "guichet_celery_tasks_total", task=name, outcome="SUCCESS") == before + 1
+    durations = "guichet_celery_task_duration_seconds_count"
+    assert value(scrape(), durations, task=name) >= 1
+
+
+def test_outbox_send_outcomes_are_counted(django_capture_on_commit_callbacks: Any) -> None:
+    before = value(scrape(), "guichet_outbox_sends_total", outcome="sent")
+    skipped = value(scrape(), "guichet_outbox_sends_total", outcome="skipped")
+    MemberFactory(member_number="100200300", last_name="Martin", first_name="Zoë")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Client().post("/register/", registration_form()).status_code == 302
+    assert value(scrape(), "guichet_outbox_sends_total", outcome="sent") == before + 1
+    message = OutboxMessage.objects.get()
+    outbox_deliver(message_id=message.pk)  # already sent: a no-op, counted as such
+    assert value(scrape(), "guichet_outbox_sends_total", outcome="skipped") == skipped + 1

@@ -541,3 +541,13 @@ def test_the_retention_purge_keeps_a_waiting_change(
     )
     assert email_changes_purge(now=later) == 0
     assert EmailChangeRequest.objects.filter(pk=change.pk).exists()
+
+
+def test_the_change_form_says_the_change_waits(account: Account) -> None:
+    session = Client()
+    session.force_login(account)
+    page = session.get("/account/email/").content.decode()
+    assert "the change waits 72 hours before it applies" in page
+    with override_settings(GUICHET_EMAIL_CHANGE_DELAY_HOURS=0):
+        page = session.get("/account/email/").content.decode()
+    assert "waits" not in page and "the change applies only once you follow it" in page

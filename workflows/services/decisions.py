@@ -43,6 +43,7 @@ from workflows.services.accounts import (
     email_changes_cancel,
 )
 from workflows.services.outbox import outbox_enqueue
+from workflows.services.veto import VetoAnswer, veto_ask, veto_enabled
 
 
 def _check_outcome_possible(ticket: Ticket) -> Account | None:
@@ -112,13 +113,79 @@ def ticket_confirm(
     return ticket
 
 
-@transaction.atomic
 def ticket_approve(
     *, reference: str, actor: Account, comment: str = "", request_id: str = ""
 ) -> Ticket:
-    """A second staff member approves a risky confirmation: it is carried out as `confirm` is."""
+    """A second staff member approves a risky confirmation: it is carried out as `confirm` is.
+
+    With the fraud veto hook configured (workflows.services.veto), the fraud engine is asked
+    first, outside any transaction and lock; unless it allows, nothing is carried out and the
+    ticket stays in `awaiting_approval` with the answer in its history (fail closed).
+    """
+    if not veto_enabled():
+        return _ticket_approve(
+            reference=reference, actor=actor, comment=comment, request_id=request_id
+        )
+    ticket = Ticket.objects.select_related("member").get(reference=reference)
+    ticket_check_approvable(ticket=ticket, actor=actor)  # no question asked for a refused action
+    answer = veto_ask(ticket=ticket)
+    if not answer.allows:
+        return ticket_veto_hold(
+            reference=reference, actor=actor, answer=answer, request_id=request_id
+        )
+    return _ticket_approve(
+        reference=reference,
+        actor=actor,
+        comment=comment,
+        request_id=request_id,
+        veto=(answer, ticket.approval_requested_at),
+    )
+
+
+@transaction.atomic
+def ticket_veto_hold(
+    *, reference: str, actor: Account, answer: VetoAnswer, request_id: str = ""
+) -> Ticket:
+    """The fraud engine did not allow (or could not be heard): record it; nothing carried out."""
+    ticket = ticket_lock(reference=reference)
+    event_record(
+        ticket=ticket,
+        kind=EventKind.FRAUD_CHECK,
+        actor=actor,
+        reason=f"fraud_check_{answer.decision}",
+        body=answer.reason,
+        data=answer.history_data(),
+        request_id=request_id,
+    )
+    return ticket
+
+
+@transaction.atomic
+def _ticket_approve(
+    *,
+    reference: str,
+    actor: Account,
+    comment: str,
+    request_id: str,
+    veto: tuple[VetoAnswer, datetime | None] | None = None,
+) -> Ticket:
     ticket = ticket_lock(reference=reference)
     ticket_check_approvable(ticket=ticket, actor=actor)
+    if veto is not None:
+        answer, asked_for = veto
+        # The engine answered about the approval request it saw: if the ticket was sent back
+        # and asked for again meanwhile (other reasons, other maker), that answer is stale.
+        if ticket.approval_requested_at != asked_for:
+            raise TicketActionError("fraud_check_stale")
+        event_record(
+            ticket=ticket,
+            kind=EventKind.FRAUD_CHECK,
+            actor=actor,
+            reason="fraud_check_allow",
+            body=answer.reason,
+            data=answer.history_data(),
+            request_id=request_id,
+        )
     account = _check_outcome_possible(ticket)
     maker = ticket.approval_requested_by
     risks = list(ticket.approval_reasons)
@@ -378,5 +445,6 @@ __all__ = [
     "ticket_flag_mismatch",
     "ticket_reject",
     "ticket_send_back",
+    "ticket_veto_hold",
     "tickets_expire_stale",
 ]

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from core.metrics import CODES_DELIVERY_SECONDS
+from core.metrics import CODES_DELIVERY_SECONDS, OUTBOX_SENDS
 from members.masking import mask_email
 from tickets.models import Ticket
 from workflows.emails import build_email
@@ -121,6 +121,12 @@ def outbox_deliver(*, message_id: int) -> str:
     so a mail server slower than the lease does not let the sweep hand the message to a second
     worker; a sender whose lease was lost anyway never marks the message (docs/security.md §22).
     """
+    outcome = _outbox_deliver(message_id=message_id)
+    OUTBOX_SENDS.labels(outcome).inc()
+    return outcome
+
+
+def _outbox_deliver(*, message_id: int) -> str:
     message = outbox_claim(message_id=message_id)
     if message is None:
         if outbox_is_leased(message_id=message_id):  # another worker, alive, is sending it

@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.logging import bound_to_request_id
 from members.models import Account
 from tickets.models import EventKind, Ticket
 from tickets.services import event_record
@@ -45,7 +46,7 @@ def outbox_enqueue(
         language=language,
         context=context or {},
     )
-    transaction.on_commit(lambda: outbox_dispatch(message_id=message.pk))
+    transaction.on_commit(bound_to_request_id(lambda: outbox_dispatch(message_id=message.pk)))
     return message
 
 

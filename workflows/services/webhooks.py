@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.logging import bound_to_request_id
 from tickets.models import TicketEvent
 from workflows.dispatch import publish
 from workflows.models import WebhookDelivery, WebhookStatus, WebhookSubscription
@@ -111,7 +112,7 @@ def webhooks_enqueue(event: TicketEvent) -> list[int]:
             subscription=subscription, event_id=event.pk, payload=payload
         )
         ids.append(delivery.pk)
-    transaction.on_commit(lambda: _dispatch_all(ids))
+    transaction.on_commit(bound_to_request_id(lambda: _dispatch_all(ids)))
     return ids
 
 
@@ -238,4 +239,6 @@ def webhook_replay(*, delivery_id: int) -> None:
         WebhookDelivery.objects.filter(pk=delivery_id).update(
             status=WebhookStatus.PENDING, next_attempt_at=timezone.now(), lease_until=None
         )
-        transaction.on_commit(lambda: webhook_dispatch(delivery_id=delivery_id))
+        transaction.on_commit(
+            bound_to_request_id(lambda: webhook_dispatch(delivery_id=delivery_id))
+        )
