@@ -6,7 +6,7 @@ PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-indexes benchmark-supervisor benchmark-load benchmark-equal-work benchmark-api benchmark-purge benchmark-scale clean
+.PHONY: help install run test test-unit lint typecheck fmt worker beat migrate messages screenshots benchmark-desk benchmark-indexes benchmark-supervisor benchmark-load benchmark-equal-work benchmark-api benchmark-api-vs-form benchmark-purge benchmark-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (recreates guic
 
 benchmark-api: $(STAMP) ## API registry upsert rate and events-feed pages (DROPS guichet_api_bench)
 	$(BIN)/python benchmarks/api.py --members $${MEMBERS:-20000} --events $${EVENTS:-1000000}
+
+benchmark-api-vs-form: $(STAMP) ## API registration p95 vs the form's over gunicorn (recreates guichet_api_form_bench, DROPS it after unless KEEP=1; empties Redis db 12)
+	$(BIN)/python benchmarks/api_vs_form.py --per-path $${PER_PATH:-150} $${KEEP:+--keep}
 
 benchmark-purge: $(STAMP) ## retention purge + archive_history at 10M history rows, desk p95 and RSS (default guichet_bench_purge; EMPTIES it, DROPS it after unless KEEP=1)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench_purge} \

@@ -74,7 +74,7 @@ from tickets.tables import TicketTable
 from workflows import risk
 from workflows.identity import compare_identity, diff_segments
 from workflows.services.decisions import (
-    codes_reissuable,
+    codes_reissue_cause,
     ticket_approve,
     ticket_codes_reissue,
     ticket_confirm,
@@ -509,7 +509,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "emails": ticket_emails(ticket=ticket),
             "claim": claim,
             "transitions": transitions,
-            "codes_reissuable": codes_reissuable(ticket),
+            "codes_reissue_cause": codes_reissue_cause(ticket),
             "reject_form": RejectForm(),
             "send_back_form": SendBackForm(),
             "approval_risks": risk_labels(list(ticket.approval_reasons)),

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiClient, ApiToken, Scope
+from workflows.services.webhooks import webhook_subscriptions_stop
 
 
 class ClientError(Exception):
@@ -85,7 +86,8 @@ def client_rotate(*, client_id: str) -> Credentials:
 
 @transaction.atomic
 def client_revoke(*, client_id: str) -> None:
-    """Refused at once: every secret and every token issued to it stop working now."""
+    """Refused at once: every secret and every token issued to it stop working now, and its
+    webhook subscriptions stop."""
     client = _client(client_id)
     client.revoked_at = client.revoked_at or timezone.now()
     client.secret_hash = ""
@@ -95,6 +97,9 @@ def client_revoke(*, client_id: str) -> None:
         update_fields=["revoked_at", "secret_hash", "previous_secret_hash", "previous_valid_until"]
     )
     ApiToken.objects.filter(client=client).delete()
+    # Its webhooks stop too: a revoked client receives nothing more (queued deliveries included,
+    # workflows.services.webhooks.webhook_deliver).
+    webhook_subscriptions_stop(client_id=client.client_id)
 
 
 def client_authenticate(*, client_id: str, client_secret: str) -> ApiClient | None:

@@ -519,9 +519,16 @@ def report(results: dict[int, dict[str, dict[str, float]]], members: int) -> str
         for name, figures in results[size].items():
             if name.startswith("_"):
                 continue
-            # 10 for the page, plus the session's second-factor device (docs/security.md §40).
+            # 10 for the page, plus the session's second-factor device (docs/security.md §40);
+            # a page showing a member's file also appends its access journal row (the budget of
+            # tests/agentdesk/test_desk_query_counts.py).
+            budget = 12 if "ticket page" in name else 11
             checks.append(
-                (f"{name} ≤ 11 queries at {size:,}", figures["queries"] <= 11, figures["queries"])
+                (
+                    f"{name} ≤ {budget} queries at {size:,}",
+                    figures["queries"] <= budget,
+                    figures["queries"],
+                )
             )
     if len(sizes) > 1:
         for name in queue_names:

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -174,14 +174,23 @@ def email_change_view(request: HttpRequest) -> HttpResponse:
             language=get_language() or settings.LANGUAGE_CODE,
             send=email_budget_take(new_email),
         )
-        messages.success(
-            request,
-            _(
+        delay_hours = settings.GUICHET_EMAIL_CHANGE_DELAY_HOURS
+        if delay_hours:
+            notice = ngettext(
+                "We have sent a link to %(email)s. Follow it within an hour to confirm the new "
+                "address. The change then waits %(hours)d hour before it applies: your current "
+                "address stays in use, is told at once and can stop the change.",
+                "We have sent a link to %(email)s. Follow it within an hour to confirm the new "
+                "address. The change then waits %(hours)d hours before it applies: your current "
+                "address stays in use, is told at once and can stop the change.",
+                delay_hours,
+            ) % {"email": new_email, "hours": delay_hours}
+        else:
+            notice = _(
                 "We have sent a link to %(email)s. Follow it within an hour to confirm the new "
                 "address; until then your current address stays in use."
-            )
-            % {"email": new_email},
-        )
+            ) % {"email": new_email}
+        messages.success(request, notice)
         return redirect("account")
     return render(
         request,

@@ -18,8 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import Lower
+from django.db import connection
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
@@ -222,6 +221,21 @@ def signal_sentence(signal: dict[str, Any]) -> str:
 
 
 # --- gathering (the queries) ----------------------------------------------------------
+# The two reads are plain SQL written once (same conditions as the ORM would write, same
+# indexes): building them through the ORM cost 5 ms of CPU per submission against 0.3 ms for
+# sending the same SQL (docs/benchmarks.md, "Cost at intake"), the whole of the signals' budget.
+_ACCOUNT = Account._meta.db_table
+_MEMBER = Member._meta.db_table
+_TRACE = IntakeTrace._meta.db_table
+# One row if the address is another member's, on their account or in the registry:
+# account_email_lower_idx and member_email_lower_idx, LOWER() as Lower("email") writes it.
+_EMAIL_ON_FILE_SQL = (
+    f'SELECT 1 FROM "{_ACCOUNT}" WHERE LOWER("email") = %s AND "member_id" IS NOT NULL'  # noqa: S608
+    f' AND "member_id" <> %s UNION ALL SELECT 1 FROM "{_MEMBER}" WHERE LOWER("email") = %s'
+    ' AND "id" <> %s LIMIT 1'
+)
+
+
 def _email_on_file_for_other(typed_email: str, member_pk: int | None) -> bool:
     """One query: the address is another member's, on their account or in the registry."""
     folded = typed_email.strip().lower()
@@ -229,45 +243,58 @@ def _email_on_file_for_other(typed_email: str, member_pk: int | None) -> bool:
         return False
     # No member found: nobody to leave out (pk 0 is never a row).
     own = member_pk if member_pk is not None else 0
-    accounts = (
-        Account.objects.annotate(email_lower=Lower("email"))
-        .filter(email_lower=folded, member__isnull=False)
-        .exclude(member_id=own)
-        .values("member_id")
-    )
-    registry = (
-        Member.objects.annotate(email_lower=Lower("email"))
-        .filter(email_lower=folded)
-        .exclude(pk=own)
-        .values("pk")
-    )
-    return accounts.union(registry).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(_EMAIL_ON_FILE_SQL, [folded, own, folded, own])
+        return cursor.fetchone() is not None
+
+
+@cache
+def _trace_counts_sql(*, member: bool, network: bool) -> str:
+    """The aggregate for a submission with or without a member and a network (four shapes)."""
+    others = '"identity_key" <> %s'
+    email = '("email_key" = %s AND "created_at" >= %s)'
+    columns = [f'COUNT(DISTINCT CASE WHEN {email} AND {others} THEN "identity_key" END)']
+    scope = [email]
+    if member:
+        condition = '("member_id" = %s AND "created_at" >= %s)'
+        columns.append(f'COUNT(CASE WHEN {condition} THEN "id" END)')
+        scope.append(condition)
+    if network:
+        condition = '("network_key" = %s AND "created_at" >= %s)'
+        columns.append(
+            f'COUNT(DISTINCT CASE WHEN {condition} AND {others} THEN "identity_key" END)'
+        )
+        scope.append(condition)
+    # Each branch of the OR is served by its own index (a BitmapOr on PostgreSQL).
+    return f'SELECT {", ".join(columns)} FROM "{_TRACE}" WHERE {" OR ".join(scope)}'  # noqa: S608
 
 
 def _trace_counts(
     *, e_key: str, n_key: str, i_key: str, member_pk: int | None, now: datetime.datetime
 ) -> dict[str, int]:
     """One aggregate over the recent traces; each branch of the OR is served by its own index."""
-    email_q = Q(email_key=e_key, created_at__gte=now - datetime.timedelta(days=TRACE_DAYS))
-    others = ~Q(identity_key=i_key)
-    scope = email_q
-    aggregates: dict[str, Any] = {
-        "email": Count("identity_key", distinct=True, filter=email_q & others)
-    }
+    since = connection.ops.adapt_datetimefield_value
+    email_params = [e_key, since(now - datetime.timedelta(days=TRACE_DAYS))]
+    columns: list[Any] = [*email_params, i_key]
+    scope: list[Any] = list(email_params)
     if member_pk is not None:
-        member_q = Q(
-            member_id=member_pk, created_at__gte=now - datetime.timedelta(days=REPEAT_DAYS)
-        )
-        scope |= member_q
-        aggregates["member"] = Count("id", filter=member_q)
+        member_params = [member_pk, since(now - datetime.timedelta(days=REPEAT_DAYS))]
+        columns += member_params
+        scope += member_params
     if n_key:
-        network_q = Q(
-            network_key=n_key, created_at__gte=now - datetime.timedelta(hours=NETWORK_HOURS)
-        )
-        scope |= network_q
-        aggregates["network"] = Count("identity_key", distinct=True, filter=network_q & others)
-    counts = IntakeTrace.objects.filter(scope).aggregate(**aggregates)
-    return {name: int(counts.get(name) or 0) for name in ("email", "member", "network")}
+        network_params = [n_key, since(now - datetime.timedelta(hours=NETWORK_HOURS))]
+        columns += [*network_params, i_key]
+        scope += network_params
+    sql = _trace_counts_sql(member=member_pk is not None, network=bool(n_key))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*columns, *scope])
+        row = list(cursor.fetchone())
+    counts = {"email": int(row.pop(0) or 0), "member": 0, "network": 0}
+    if member_pk is not None:
+        counts["member"] = int(row.pop(0) or 0)
+    if n_key:
+        counts["network"] = int(row.pop(0) or 0)
+    return counts
 
 
 def _days_since(moment: datetime.datetime | None, now: datetime.datetime) -> int | None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from members.models import AccessJournalEntry, AccessKind, Account, AppendOnlyError, RevealReason
 from members.services.access_journal import access_record
-from tests.factories import MemberFactory, TicketFactory
+from tests.factories import MemberFactory, StaffFactory, TicketFactory
 from tests.second_factor import staff_login
 from workflows.services.retention import retention_purge
 
@@ -301,3 +301,37 @@ def test_supervisors_export_the_journal_as_a_streamed_csv_in_keyset_chunks(
     assert {r["member"] for r in rows} == {member.member_number}
     assert rows[-1]["reason_text"] == "'=HYPERLINK()"
     assert NIR not in str(rows)
+
+
+# --- the admin shows members' files too (superusers only): each look is journaled -------------
+
+
+@pytest.fixture
+def superuser(db: None) -> Account:
+    root: Account = StaffFactory(username="root", is_superuser=True)
+    return root
+
+
+def test_a_superuser_opening_a_member_or_a_ticket_in_the_admin_is_journaled(
+    superuser: Account, ticket: Any
+) -> None:
+    client = staff_login(Client(), superuser)
+    member = ticket.member
+    assert client.get(f"/admin/members/member/{member.pk}/change/").status_code == 200
+    assert client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").status_code == 200
+    assert client.get("/admin/members/member/", {"q": member.member_number}).status_code == 200
+    rows = [
+        (row.actor, row.kind, row.member_id, row.ticket_reference, row.reason_text)
+        for row in AccessJournalEntry.objects.order_by("pk")
+    ]
+    assert rows == [
+        (superuser, AccessKind.MEMBER_VIEW, member.pk, "", "admin"),
+        (superuser, AccessKind.TICKET_VIEW, member.pk, ticket.reference, "admin"),
+        (superuser, AccessKind.REGISTRY_SEARCH, None, "", "admin"),
+    ]
+
+
+def test_an_unknown_member_in_the_admin_journals_nothing(superuser: Account) -> None:
+    client = staff_login(Client(), superuser)
+    assert client.get("/admin/members/member/999999/change/").status_code == 302
+    assert not AccessJournalEntry.objects.exists()

@@ -11,13 +11,14 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from api.clients import client_create
+from api.clients import client_create, client_revoke
 from tests.api.conftest import token_for
 from tests.factories import MemberFactory, TicketFactory
 from tickets.models import EventKind
@@ -227,3 +228,70 @@ def test_subscriptions_and_their_log_belong_to_their_client(client: Client) -> N
     assert client.delete("/api/v1/webhooks/²", headers=me).status_code == 404
     assert client.delete(f"/api/v1/webhooks/{created['id']}", headers=me).status_code == 204
     assert client.get("/api/v1/webhooks", headers=me).json() == []
+
+
+@override_settings(GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS=True)
+def test_a_revoked_client_gets_no_more_events(
+    receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    credentials = client_create(name="crm", scopes=["events:read"])
+    webhook_subscribe(
+        client_id=credentials.client_id, url=receiver.url, event_types=["request.received"]
+    )
+    client_revoke(client_id=credentials.client_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        _event(kind=EventKind.CREATED, to_state="pending")
+    assert receiver.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@override_settings(GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS=True)
+def test_a_delivery_queued_before_its_subscription_stopped_is_never_sent(
+    receiver: Receiver,
+) -> None:
+    credentials = client_create(name="crm", scopes=["events:read"])
+    webhook_subscribe(
+        client_id=credentials.client_id, url=receiver.url, event_types=["request.received"]
+    )
+    _event(kind=EventKind.CREATED, to_state="pending")  # queued, not yet sent
+    delivery = WebhookDelivery.objects.get()
+    client_revoke(client_id=credentials.client_id)
+    assert webhook_deliver(delivery_id=delivery.pk) == "failed"
+    assert receiver.received == []
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookStatus.FAILED and "stopped" in delivery.last_error
+
+
+def _rebinding(public: str) -> Any:
+    """A DNS answer that changes between the check and the connection (DNS rebinding): the
+    first lookup of `rebind.example` says `public`, the next ones say loopback."""
+    real = socket.getaddrinfo
+    calls = {"n": 0}
+
+    def lookup(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        calls["n"] += 1
+        address = public if calls["n"] == 1 else "127.0.0.1"
+        return real(address, port, *args, **kwargs)
+
+    return mock.patch("socket.getaddrinfo", side_effect=lookup)
+
+
+def test_a_host_that_rebinds_to_loopback_after_the_check_is_never_reached(
+    receiver: Receiver,
+) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    with override_settings(GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS=True):
+        webhook_subscribe(
+            client_id="gc_x",
+            url=f"http://rebind.example:{port}/hook",
+            event_types=["request.received"],
+        )
+    _event(kind=EventKind.CREATED, to_state="pending")
+    delivery = WebhookDelivery.objects.get()
+    with _rebinding("93.184.215.14"):
+        assert webhook_deliver(delivery_id=delivery.pk) == "retrying"
+    assert receiver.received == []
+    delivery.refresh_from_db()
+    assert "non-public address" in delivery.last_error

@@ -146,3 +146,26 @@ def test_unknown_or_malformed_tokens_get_a_plain_404(client: Client, token: str)
 def test_anonymous_visitors_cannot_ask(client: Client) -> None:
     response = client.post("/account/email/", {"password": PASSWORD, "new_email": "a@b.org"})
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_message_after_asking_says_the_change_then_waits_and_can_be_stopped(
+    logged_in: Client, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.GUICHET_EMAIL_CHANGE_DELAY_HOURS = 72
+    settings.LANGUAGE_CODE = "en"
+    response = ask(logged_in, django_capture_on_commit_callbacks)
+    assert response.status_code == 302
+    page = logged_in.get(response["Location"]).content.decode()
+    assert "within an hour" in page
+    assert "72 hours" in page
+    assert "current address" in page and "stop" in page
+
+
+def test_the_message_after_asking_tells_the_wait_in_french_too(
+    logged_in: Client, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.GUICHET_EMAIL_CHANGE_DELAY_HOURS = 72
+    settings.LANGUAGE_CODE = "fr"
+    response = ask(logged_in, django_capture_on_commit_callbacks)
+    page = logged_in.get(response["Location"]).content.decode()
+    assert "attend ensuite 72 heures" in page and "peut arrêter le changement" in page

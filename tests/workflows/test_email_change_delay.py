@@ -23,13 +23,20 @@ from tests.factories import MemberAccountFactory, MemberFactory
 from tickets.models import EventKind, Ticket, TicketKind, TicketState
 from workflows.models import EmailTemplate, NotMeLink, OutboxMessage, OutboxStatus
 from workflows.services.accounts import (
+    account_email_change_cancel,
     account_email_change_confirm,
     account_email_change_request,
     email_changes_apply_due,
 )
-from workflows.services.decisions import ticket_approve, ticket_confirm
+from workflows.services.decisions import (
+    codes_reissuable,
+    ticket_approve,
+    ticket_codes_reissue,
+    ticket_confirm,
+)
 from workflows.services.delivery import outbox_deliver
 from workflows.services.intake import RequestData, request_intake
+from workflows.services.not_me import not_me_confirm
 from workflows.tasks import email_changes_apply
 
 pytestmark = pytest.mark.django_db
@@ -551,3 +558,83 @@ def test_the_change_form_says_the_change_waits(account: Account) -> None:
     with override_settings(GUICHET_EMAIL_CHANGE_DELAY_HOURS=0):
         page = session.get("/account/email/").content.decode()
     assert "waits" not in page and "the change applies only once you follow it" in page
+
+
+# --- A recovery's codes waiting with a change that never applies --------------------------------
+
+
+def _recovery_waiting_with_its_codes(
+    account: Account, agent: Account, supervisor: Account, capture: Any
+) -> Ticket:
+    ticket = support_request(
+        account, TicketKind.RECOVERY, requested_email="fresh@example.org", secret_answer="Caramel"
+    )
+    decide(ticket, agent, supervisor, capture)
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.CONFIRMED
+    assert not OutboxMessage.objects.filter(template=EmailTemplate.CREDENTIALS).exists()
+    return ticket
+
+
+def test_a_newer_request_replacing_a_recovery_that_waited_with_codes_says_so_and_offers_reissue(
+    account: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    recovery = _recovery_waiting_with_its_codes(
+        account, agent, supervisor, django_capture_on_commit_callbacks
+    )
+    assert not codes_reissuable(recovery)  # still waiting: its codes will follow the change
+    newer = support_request(account, TicketKind.EMAIL_CHANGE, requested_email="desk@example.org")
+    decide(newer, agent, supervisor, django_capture_on_commit_callbacks)
+    not_sent = recovery.events.get(reason="codes_not_sent")
+    assert not_sent.data["outcome"] == EmailChangeOutcome.SUPERSEDED
+    assert codes_reissuable(recovery)
+    # The change that replaced it applies; the recovery's codes never went anywhere.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert email_changes_apply_due(now=timezone.now() + DELAY) == 1
+    assert not OutboxMessage.objects.filter(template=EmailTemplate.CREDENTIALS).exists()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_codes_reissue(reference=recovery.reference, actor=agent)
+    codes = OutboxMessage.objects.get(template=EmailTemplate.CREDENTIALS)
+    # Re-issued to the address in force when sent, never to the one the replaced change named.
+    assert (codes.recipient, codes.status) == ("desk@example.org", OutboxStatus.SENT)
+    assert not sent_to("fresh@example.org")
+    assert not codes_reissuable(recovery)
+
+
+def test_the_desk_offers_the_reissue_when_a_recovery_lost_its_waiting_codes(
+    account: Account,
+    agent: Account,
+    supervisor: Account,
+    agent_client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    recovery = _recovery_waiting_with_its_codes(
+        account, agent, supervisor, django_capture_on_commit_callbacks
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        account_email_change_cancel(account=account)
+    page = agent_client.get(f"/desk/tickets/{recovery.reference}/").content.decode()
+    assert "reissue-codes" in page
+    assert "no codes were sent" in page
+
+
+def test_a_vetoed_recovery_change_offers_no_reissue(
+    account: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    recovery = _recovery_waiting_with_its_codes(
+        account, agent, supervisor, django_capture_on_commit_callbacks
+    )
+    [notice] = [m for m in mail.outbox if m.to == ["old@example.org"] and NOT_ME.search(m.body)]
+    veto = NOT_ME.search(notice.body)
+    assert veto
+    not_me_confirm(token=veto.group(1))
+    recovery.refresh_from_db()
+    assert recovery.events.get(reason="codes_not_sent").data["outcome"] == EmailChangeOutcome.VETOED
+    assert not codes_reissuable(recovery)  # the frozen account's own ticket decides what follows

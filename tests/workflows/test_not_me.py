@@ -242,3 +242,22 @@ def test_unfreezing_is_an_agents_decision_on_the_access_ticket_approved_by_a_sec
     codes = OutboxMessage.objects.get(ticket=acc, template=EmailTemplate.CREDENTIALS)
     assert codes.recipient == account.email
     assert acc.second_agent_reasons() == ["high_risk"]
+
+
+@pytest.mark.parametrize("kind", [TicketKind.RECOVERY, TicketKind.ACCESS])
+def test_later_requests_for_the_member_never_lower_the_unfreeze_ticket_below_four_eyes(
+    account: Account, agent: Account, kind: str
+) -> None:
+    Client().post(f"/account/not-me/{send(account)}/")
+    acc = Ticket.objects.get(kind=TicketKind.ACCESS, member=account.member)
+    # Two requests: the second sees the first and re-assesses the member's other open tickets.
+    open_ticket(account, kind=TicketKind.CLOSURE)
+    open_ticket(account, kind=kind)
+    acc.refresh_from_db()
+    assert acc.risk_level == RiskLevel.HIGH
+    assert "member_reported_not_me" in [signal["code"] for signal in acc.risk_signals]
+    ticket_confirm(reference=acc.reference, actor=agent)
+    acc.refresh_from_db()
+    account.refresh_from_db()
+    assert acc.state == TicketState.AWAITING_APPROVAL
+    assert account.status == AccountStatus.FROZEN

@@ -62,3 +62,19 @@ def test_a_publish_failure_after_commit_leaves_the_row_pending_for_the_sweep(
     delay.assert_called_once_with(message.pk)
     message.refresh_from_db()
     assert message.dispatched_at is not None
+
+
+def test_a_message_is_marked_dispatched_before_a_worker_can_claim_it(agent: Account) -> None:
+    # A worker takes the task the moment it is published; the dispatch's own UPDATE must be over
+    # by then, or the worker's SKIP LOCKED claim gives up and the e-mail waits for the sweep.
+    seen_at_publish: list[object] = []
+
+    def worker_takes_it_at_once(message_id: int) -> None:
+        seen_at_publish.append(OutboxMessage.objects.get(pk=message_id).dispatched_at)
+
+    ticket = TicketFactory()
+    with mock.patch(
+        "workflows.tasks.outbox_deliver_task.delay", side_effect=worker_takes_it_at_once
+    ):
+        ticket_confirm(reference=ticket.reference, actor=agent)
+    assert seen_at_publish and all(at is not None for at in seen_at_publish)

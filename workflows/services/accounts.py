@@ -231,6 +231,16 @@ def email_changes_cancel(
                 reason="email_change_cancelled",
                 data={"outcome": outcome},
             )
+            if change.codes_after:
+                # The recovery's codes were to follow this change: none will be sent. Said in
+                # the history; the desk offers the re-issue when it was replaced or cancelled
+                # (workflows.services.decisions.codes_reissue_cause).
+                event_record(
+                    ticket=ticket,
+                    kind=EventKind.OUTCOME,
+                    reason="codes_not_sent",
+                    data={"outcome": outcome},
+                )
     return open_changes
 
 

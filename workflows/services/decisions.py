@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from members.eligibility import eligibility_from_coverages
-from members.models import Account, AccountStatus, EmailChangeOutcome, Member
+from members.models import Account, AccountStatus, EmailChangeOutcome, EmailChangeRequest, Member
 from members.services.accounts import (
     account_close,
     account_create_for_member,
@@ -293,26 +293,50 @@ def _send_credentials(*, ticket: Ticket, account: Account, recipient: str) -> No
 CODES_KINDS = (TicketKind.REGISTRATION, TicketKind.RECOVERY, TicketKind.ACCESS)
 
 
-def codes_reissuable(ticket: Ticket) -> bool:
-    """Tell whether the ticket's latest codes e-mail failed for good (its password withdrawn)."""
+# A recovery's codes waited with its change of address, which then never applied for one of
+# these (the member is not frozen nor closed): nobody got codes, the desk may send them.
+CODES_LOST_WITH_CHANGE = (EmailChangeOutcome.SUPERSEDED, EmailChangeOutcome.CANCELLED)
+
+
+def codes_reissue_cause(ticket: Ticket) -> str:
+    """Why the ticket's codes may be re-issued: `failed` (its latest codes e-mail failed for
+    good, its password withdrawn), `change_ended` (its codes waited with a change of address
+    that was replaced or cancelled, so none were ever queued), or "" (not re-issuable)."""
     if ticket.state != TicketState.CONFIRMED or ticket.kind not in CODES_KINDS:
-        return False
+        return ""
     latest = (
         OutboxMessage.objects.filter(ticket=ticket, template=EmailTemplate.CREDENTIALS)
         .order_by("-created_at", "-id")
         .values_list("status", flat=True)
         .first()
     )
-    return latest == OutboxStatus.FAILED
+    if latest == OutboxStatus.FAILED:
+        return "failed"
+    if latest is None and (
+        EmailChangeRequest.objects.filter(
+            ticket_reference=ticket.reference,
+            codes_after=True,
+            outcome__in=CODES_LOST_WITH_CHANGE,
+        ).exists()
+    ):
+        return "change_ended"
+    return ""
+
+
+def codes_reissuable(ticket: Ticket) -> bool:
+    """Tell whether the desk may send the ticket new codes (`codes_reissue_cause`)."""
+    return bool(codes_reissue_cause(ticket))
 
 
 @transaction.atomic
 def ticket_codes_reissue(*, reference: str, actor: Account, request_id: str = "") -> Ticket:
-    """Send new codes after the codes e-mail failed for good (docs/product.md, "Codes").
+    """Send new codes after the codes e-mail failed for good (docs/product.md, "Codes"), or
+    when a recovery's codes waited with a change of address that was replaced or cancelled.
 
-    Only for a confirmed ticket whose latest codes e-mail failed; to the e-mail on file (which
-    the agent may have corrected since through an e-mail change). Recorded as an outcome by the
-    agent; the worker generates the new password at send time, as for any codes e-mail.
+    Only for a confirmed ticket whose codes are re-issuable (`codes_reissue_cause`); to the
+    e-mail on file (which the agent may have corrected since through an e-mail change). Recorded
+    as an outcome by the agent; the worker generates the new password at send time, as for any
+    codes e-mail.
     """
     ticket = ticket_lock(reference=reference)
     if not actor.has_perm("tickets.decide_ticket"):

@@ -206,8 +206,16 @@ def _risk_summary(assessment: risk.Assessment) -> dict[str, Any]:
     return {"level": assessment.level, "score": assessment.score, "signals": assessment.codes}
 
 
+# Signals an intake re-assessment cannot see again (set by another path): a ticket carrying one
+# keeps its assessment. "This was not me" opens a high-risk ticket that only four-eyes may
+# confirm (it unfreezes the account); later requests must not lower it.
+STICKY_SIGNALS = frozenset({"member_reported_not_me"})
+
+
 def ticket_risk_refresh(*, ticket: Ticket, request_id: str = "") -> bool:
     """Re-assess a stored (locked) open ticket; save and record it when the result changed."""
+    if any(signal.get("code") in STICKY_SIGNALS for signal in ticket.risk_signals):
+        return False
     member_pk = ticket.member_id
     account = Account.objects.filter(member_id=member_pk).first() if member_pk else None
     first_trace = IntakeTrace.objects.filter(ticket=ticket).order_by("created_at", "id").first()

@@ -51,15 +51,25 @@ def outbox_enqueue(
 
 
 def outbox_dispatch(*, message_id: int) -> bool:
-    """Hand a message to the workers; if the broker is down the periodic sweep will retry."""
+    """Hand a message to the workers; if the broker is down the periodic sweep will retry.
+
+    The row is marked before it is published: marked after, the UPDATE's row lock (held until
+    its commit is flushed) could meet the claim of a worker that took the task at once, and
+    that claim (SKIP LOCKED) would give up, leaving the e-mail to the sweep, 30-40 s later.
+    """
+    marked_at = timezone.now()
+    marked = OutboxMessage.objects.filter(pk=message_id, dispatched_at=None).update(
+        dispatched_at=marked_at
+    )
     try:
         publish(name=OUTBOX_DELIVERY, item_id=message_id)
     except Exception:  # broker down or unreachable: the row stays pending, nothing is lost
+        if marked:
+            OutboxMessage.objects.filter(pk=message_id, dispatched_at=marked_at).update(
+                dispatched_at=None
+            )
         logger.warning("outbox dispatch failed for message %s; the sweep will retry", message_id)
         return False
-    OutboxMessage.objects.filter(pk=message_id, dispatched_at=None).update(
-        dispatched_at=timezone.now()
-    )
     return True
 
 

@@ -34,7 +34,12 @@ from django.conf import settings
 from django.db import transaction
 
 from tickets.models import Ticket
-from workflows.services.webhooks import WebhookError, target_check, webhook_sign
+from workflows.services.webhooks import (
+    WebhookError,
+    guarded_opener,
+    target_check,
+    webhook_sign,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +90,9 @@ def veto_request_body(*, ticket: Ticket, request_id: str) -> dict[str, Any]:
     }
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (a failed one), never followed: it could point inside."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    opener = urllib.request.build_opener(_NoRedirect)
+    # A redirect is an answer (a failed one), never followed; the address reached is checked.
+    opener = guarded_opener()
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with opener.open(request, timeout=TIMEOUT_SECONDS) as response:

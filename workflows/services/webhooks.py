@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
@@ -60,8 +61,19 @@ def webhook_secret(subscription: WebhookSubscription) -> str:
     return _fernet().decrypt(subscription.secret_encrypted.encode()).decode()
 
 
+def _address_refused(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address if it is not a public one (private, loopback, link-local, multicast...)."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if not address.is_global or address.is_multicast:
+        return address
+    return None
+
+
 def target_check(url: str) -> None:
-    """Refuse a URL that is not http(s) or that resolves to a non-public address."""
+    """Refuse a URL that is not http(s) or that resolves to a non-public address.
+
+    A name can resolve differently a moment later (DNS rebinding): the connection itself checks
+    the address it reached again (`guarded_opener`)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError("the URL must be http or https with a host")
@@ -72,9 +84,58 @@ def target_check(url: str) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         raise WebhookError(f"the host does not resolve: {exc}") from None
     for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
+        address = _address_refused(str(info[4][0]))
+        if address is not None:
             raise WebhookError(f"the host resolves to a non-public address ({address})")
+
+
+class TargetRefused(OSError):
+    """The connection reached a non-public address (the name resolved anew since the check)."""
+
+
+def _peer_check(connection: http.client.HTTPConnection) -> None:
+    """After the TCP connect, before a byte of the request: the address really reached."""
+    if settings.GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS or connection.sock is None:
+        return
+    address = _address_refused(str(connection.sock.getpeername()[0]))
+    if address is not None:
+        connection.close()
+        raise TargetRefused(f"the host resolves to a non-public address ({address})")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _peer_check(self)
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _peer_check(self)
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPSConnection, req)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, never followed (it could point inside the network)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def guarded_opener() -> urllib.request.OpenerDirector:
+    """An opener for outgoing calls to configured URLs: no redirect followed, and the address
+    each connection reached checked like the URL was (SSRF, including DNS rebinding)."""
+    return urllib.request.build_opener(_NoRedirect, _GuardedHTTPHandler, _GuardedHTTPSHandler)
 
 
 def webhook_subscribe(
@@ -93,6 +154,11 @@ def webhook_subscribe(
         secret_encrypted=_fernet().encrypt(secret.encode()).decode(),
     )
     return subscription, secret
+
+
+def webhook_subscriptions_stop(*, client_id: str) -> int:
+    """Stop every subscription of a client (revoked): nothing more is queued or sent to it."""
+    return WebhookSubscription.objects.filter(client_id=client_id, active=True).update(active=False)
 
 
 def webhooks_enqueue(event: TicketEvent) -> list[int]:
@@ -163,15 +229,8 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
     return delivery
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, never followed (it could point inside the network)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    opener = urllib.request.build_opener(_NoRedirect)
+    opener = guarded_opener()
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
@@ -186,6 +245,12 @@ def webhook_deliver(*, delivery_id: int) -> str:
     if delivery is None:
         return "skipped"
     subscription = delivery.subscription
+    if not subscription.active:
+        # Stopped (by its client, or the client revoked) after this delivery was queued.
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=WebhookStatus.SENDING, attempts=delivery.attempts
+        ).update(status=WebhookStatus.FAILED, last_error="subscription stopped", lease_until=None)
+        return "failed"
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
