@@ -136,8 +136,15 @@ class RejectedRowSerializer(S):
 
 
 class RegistryReportSerializer(S):
+    import_id = serializers.UUIDField(
+        help_text="This batch's id, in the history of every request it re-checked."
+    )
     imported = serializers.IntegerField()
     rejected = RejectedRowSerializer(many=True)
+    rechecked = serializers.IntegerField(
+        help_text="Open requests checked again because their member's identity fields or "
+        "coverages changed."
+    )
 
 
 EVENT_TYPE_CHOICES = [

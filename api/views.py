@@ -40,7 +40,6 @@ from members.services.registry import (
     CSV_HEADER,
     MemberRow,
     RowError,
-    member_import_rows,
     parse_member_row,
 )
 from members.throttling import client_ip, rate_exceeded
@@ -50,6 +49,7 @@ from workflows.request_forms import RecoveryForm, RegistrationForm, SupportForm
 from workflows.services.events import EVENT_PUBLIC_FIELDS, PUBLIC_EVENT_KINDS, event_public
 from workflows.services.intake import RequestData
 from workflows.services.public_status import public_status_of
+from workflows.services.registry_recheck import registry_import
 from workflows.services.submissions import public_request_submit
 from workflows.services.webhooks import WebhookError, webhook_subscribe
 
@@ -376,7 +376,10 @@ class RegistryMembersView(ApiView):
         summary="Upsert registry members in one batch (idempotent by member ID)",
         description="The rules and per-row errors of `manage.py import_members`: valid rows are "
         "written in batches, each rejected row is reported by its index; sending a batch again "
-        "changes nothing more. At most GUICHET_API_REGISTRY_BATCH_MAX members (default 1000).",
+        "changes nothing more. At most GUICHET_API_REGISTRY_BATCH_MAX members (default 1000). "
+        "The open requests of members whose identity fields or coverages changed are checked "
+        "again against the registry (as `import_members` does); `import_id` names the batch in "
+        "their history.",
         request=s.RegistryBatchSerializer,
         responses={200: s.RegistryReportSerializer, **_problems(400, 401, 403, 406, 415, 429)},
     )
@@ -387,11 +390,18 @@ class RegistryMembersView(ApiView):
         most = settings.GUICHET_API_REGISTRY_BATCH_MAX
         if len(items) > most:
             return problem("invalid-request", 400, errors={"members": [f"At most {most}."]})
-        report = member_import_rows(rows=_registry_rows(items))
+        client = api_client_of(request)
+        run = registry_import(
+            rows=_registry_rows(items),
+            source=f"api:{client.client_id}" if client is not None else "api",
+        )
+        report = run.report
         return Response(
             {
+                "import_id": run.import_id,
                 "imported": report.imported,
                 "rejected": [{"index": i, "reason": reason} for i, reason in report.rejected],
+                "rechecked": run.recheck.rechecked,
             }
         )
 

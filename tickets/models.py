@@ -180,6 +180,16 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     )
     risk_score = models.PositiveSmallIntegerField(default=0)
     risk_signals = models.JSONField(default=list, blank=True)
+    # The last re-check after a registry import changed the member's identity fields or
+    # coverages (workflows/services/registry_recheck.py): its result, the import's id, when.
+    # `registry_now_matches` is the desk's mark "registry updated — now matches": set when a
+    # ticket that did not match does now; never a confirmation by itself.
+    recheck_result = models.CharField(
+        max_length=24, choices=MatchResult.choices, blank=True, default=""
+    )
+    recheck_import_id = models.CharField(max_length=36, blank=True, default="")
+    rechecked_at = models.DateTimeField(null=True, blank=True)
+    registry_now_matches = models.BooleanField(default=False)
 
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -411,6 +421,35 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
+        source=TicketState.PENDING,
+        target=TicketState.IDENTITY_MISMATCH,
+        permission=system_only,
+    )
+    def flag_mismatch_after_registry_change(self) -> None:
+        """A registry import changed the member: the pending request no longer matches."""
+        self.registry_now_matches = False
+
+    @transition(
+        field=state,
+        source=TicketState.AWAITING_APPROVAL,
+        target=TicketState.IDENTITY_MISMATCH,
+        permission=system_only,
+    )
+    def withdraw_approval_after_registry_change(self) -> None:
+        """A registry import changed the member and the request no longer matches.
+
+        The confirmation waiting for a second person was asked for on data that no longer
+        holds: it is withdrawn (nobody may approve it) and the ticket goes to the mismatch
+        queue, whatever state it was confirmed from; the maker decides again on the new data.
+        """
+        self.approval_requested_by = None
+        self.approval_requested_at = None
+        self.approval_reasons = []
+        self.approval_from_state = ""
+        self.registry_now_matches = False
+
+    @transition(
+        field=state,
         source=list(DECIDABLE_STATES),
         target=TicketState.CONFIRMED,
         # django_fsm types conditions as Callable[[Model], bool]; it calls them with this Ticket.
@@ -518,6 +557,7 @@ class EventKind(models.TextChoices):
     SECRET_ANSWER = "secret_answer", _("Secret answer checked")
     OUTCOME = "outcome", _("Outcome carried out")
     RISK = "risk", _("Risk signals updated")
+    REGISTRY = "registry", _("Registry re-checked after an import")
     FRAUD_CHECK = "fraud_check", _("Fraud check")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from members.models import Coverage, CoverageKind, Member
@@ -27,6 +27,8 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The member fields a row sets; a row whose values all match the stored member is not written.
 _ROW_FIELDS = ("nir", "last_name", "first_name", "birth_date", "email")
 _UPSERT_FIELDS = [*_ROW_FIELDS, "last_name_key", "first_name_key", "updated_at"]
+# The fields the registry check compares or looks up by: a change re-checks the open tickets.
+_IDENTITY_FIELDS = ("nir", "last_name", "first_name", "birth_date")
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,27 @@ class MemberRow:
     coverages: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class BatchChanges:
+    """What one written batch changed, for whoever re-checks the requests of those members.
+
+    `changed`: the ids of members already stored whose identity fields (NIR, names, birth date)
+    or set of coverages changed; an e-mail-only change is not in it. `added`: the members the
+    batch created, by member number.
+    """
+
+    changed: list[int]
+    added: dict[str, int]
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     dry_run: bool = False
+    # Members whose identity fields or coverages changed, and members added (not in a dry run).
+    changed: int = 0
+    added: int = 0
 
     @property
     def ok(self) -> bool:
@@ -163,59 +181,180 @@ def _name_key(value: str) -> str:
     return normalise_name(value)[:150]
 
 
-def _write_batch(batch: list[MemberRow]) -> None:
+def _write_batch(
+    batch: list[MemberRow], on_changes: Callable[[BatchChanges], None] | None = None
+) -> BatchChanges:
     """Upsert one batch of members and replace their coverages, all or nothing.
 
     A constant number of queries whatever the batch size: one read of the stored members and
     one of their coverages, then only for what changed one upsert of the members (new or with
     a changed field), one delete and one insert of the coverages. Rows equal to what is stored
-    are not written at all (their `updated_at` is kept).
+    are not written at all (their `updated_at` is kept). On PostgreSQL the same statements are
+    written in SQL over arrays (`_write_batch_postgresql`), without building model instances;
+    elsewhere (SQLite) through the ORM (`_write_batch_orm`). Both follow the same rules.
+
+    `on_changes` runs inside the batch's transaction once it is written, with what changed: a
+    caller's follow-up (the re-check of open requests) commits or rolls back with the batch.
     """
     now = timezone.now()
-    numbers = [r.member_number for r in batch]
     with transaction.atomic():
-        stored = {
-            m.member_number: m
-            for m in Member.objects.filter(member_number__in=numbers)  # every field: no deferred
-        }
+        if connection.vendor == "postgresql":
+            changes = _write_batch_postgresql(batch, now)
+        else:
+            changes = _write_batch_orm(batch, now)
+        if on_changes is not None and (changes.changed or changes.added):
+            on_changes(changes)
+    return changes
+
+
+def _write_batch_orm(batch: list[MemberRow], now: datetime.datetime) -> BatchChanges:
+    numbers = [r.member_number for r in batch]
+    stored = {
+        m.member_number: m
+        for m in Member.objects.filter(member_number__in=numbers)  # every field: no deferred
+    }
+    held: dict[int, set[str]] = {}
+    if stored:
+        for member_id, kind in Coverage.objects.filter(
+            member_id__in=[m.pk for m in stored.values()]
+        ).values_list("member_id", "kind"):
+            held.setdefault(member_id, set()).add(kind)
+    upserts: list[Member] = []
+    recovered: list[tuple[Member, tuple[str, ...]]] = []
+    changed: list[int] = []
+    for r in batch:
+        member = stored.get(r.member_number)
+        if member is not None:
+            covers_changed = set(r.coverages) != held.get(member.pk, set())
+            if covers_changed:
+                recovered.append((member, r.coverages))
+            if covers_changed or any(getattr(member, f) != getattr(r, f) for f in _IDENTITY_FIELDS):
+                changed.append(member.pk)
+            if all(getattr(member, f) == getattr(r, f) for f in _ROW_FIELDS):
+                continue
+        else:
+            member = Member(member_number=r.member_number, created_at=now)
+            recovered.append((member, r.coverages))
+        for f in _ROW_FIELDS:
+            setattr(member, f, getattr(r, f))
+        member.last_name_key = _name_key(r.last_name)
+        member.first_name_key = _name_key(r.first_name)
+        member.updated_at = now
+        upserts.append(member)
+    if upserts:
+        # INSERT ... ON CONFLICT: a member another writer added meanwhile is updated, not
+        # refused; the primary keys come back (RETURNING) for the coverages below.
+        Member.objects.bulk_create(
+            upserts,
+            update_conflicts=True,
+            unique_fields=["member_number"],
+            update_fields=_UPSERT_FIELDS,
+        )
+    if recovered:
+        Coverage.objects.filter(member_id__in=[m.pk for m, _ in recovered]).delete()
+        Coverage.objects.bulk_create(
+            [Coverage(member_id=m.pk, kind=k) for m, kinds in recovered for k in kinds]
+        )
+    return BatchChanges(
+        changed=changed,
+        added={m.member_number: m.pk for m in upserts if m.member_number not in stored},
+    )
+
+
+# PostgreSQL: the batch as arrays, one statement each (unnest), no model instances.
+_PG_STORED = (
+    "SELECT id, member_number, nir, last_name, first_name, birth_date, email "
+    'FROM "members_member" WHERE member_number = ANY(%s)'
+)
+_PG_HELD = 'SELECT member_id, kind FROM "members_coverage" WHERE member_id = ANY(%s)'
+# A member another writer added meanwhile is updated, not refused; a row equal to what is
+# stored (the same writer's values) is left alone and does not come back.
+_PG_UPSERT = """
+INSERT INTO "members_member" (member_number, nir, last_name, first_name, birth_date, email,
+                            last_name_key, first_name_key, created_at, updated_at)
+SELECT t.*, %s, %s FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],
+                               %s::date[], %s::varchar[], %s::varchar[], %s::varchar[]) AS t
+ON CONFLICT (member_number) DO UPDATE SET
+    nir = EXCLUDED.nir, last_name = EXCLUDED.last_name, first_name = EXCLUDED.first_name,
+    birth_date = EXCLUDED.birth_date, email = EXCLUDED.email,
+    last_name_key = EXCLUDED.last_name_key, first_name_key = EXCLUDED.first_name_key,
+    updated_at = EXCLUDED.updated_at
+WHERE ("members_member".nir, "members_member".last_name, "members_member".first_name,
+       "members_member".birth_date, "members_member".email)
+      IS DISTINCT FROM
+      (EXCLUDED.nir, EXCLUDED.last_name, EXCLUDED.first_name, EXCLUDED.birth_date, EXCLUDED.email)
+RETURNING id, member_number
+"""
+_PG_IDS = 'SELECT member_number, id FROM "members_member" WHERE member_number = ANY(%s)'
+_PG_DROP_COVERAGES = 'DELETE FROM "members_coverage" WHERE member_id = ANY(%s)'
+_PG_ADD_COVERAGES = (
+    'INSERT INTO "members_coverage" (member_id, kind) '
+    "SELECT * FROM unnest(%s::bigint[], %s::varchar[])"
+)
+
+
+def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> BatchChanges:
+    numbers = [r.member_number for r in batch]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_STORED, [numbers])
+        # (id, member_number, nir, last_name, first_name, birth_date, email)
+        stored = {row[1]: row for row in cursor.fetchall()}
         held: dict[int, set[str]] = {}
         if stored:
-            for member_id, kind in Coverage.objects.filter(
-                member_id__in=[m.pk for m in stored.values()]
-            ).values_list("member_id", "kind"):
+            cursor.execute(_PG_HELD, [[row[0] for row in stored.values()]])
+            for member_id, kind in cursor.fetchall():
                 held.setdefault(member_id, set()).add(kind)
-        upserts: list[Member] = []
-        recovered: list[tuple[Member, tuple[str, ...]]] = []
+        writes: list[MemberRow] = []
+        new: list[MemberRow] = []
+        recovered: list[tuple[int, tuple[str, ...]]] = []
+        changed: list[int] = []
         for r in batch:
-            member = stored.get(r.member_number)
-            if member is not None:
-                if set(r.coverages) != held.get(member.pk, set()):
-                    recovered.append((member, r.coverages))
-                if all(getattr(member, f) == getattr(r, f) for f in _ROW_FIELDS):
-                    continue
-            else:
-                member = Member(member_number=r.member_number, created_at=now)
-                recovered.append((member, r.coverages))
-            for f in _ROW_FIELDS:
-                setattr(member, f, getattr(r, f))
-            member.last_name_key = _name_key(r.last_name)
-            member.first_name_key = _name_key(r.first_name)
-            member.updated_at = now
-            upserts.append(member)
-        if upserts:
-            # INSERT ... ON CONFLICT: a member another writer added meanwhile is updated, not
-            # refused; the primary keys come back (RETURNING) for the coverages below.
-            Member.objects.bulk_create(
-                upserts,
-                update_conflicts=True,
-                unique_fields=["member_number"],
-                update_fields=_UPSERT_FIELDS,
+            row = stored.get(r.member_number)
+            if row is None:
+                new.append(r)
+                writes.append(r)
+                continue
+            pk = row[0]
+            covers_changed = set(r.coverages) != held.get(pk, set())
+            if covers_changed:
+                recovered.append((pk, r.coverages))
+            identity_changed = (r.nir, r.last_name, r.first_name, r.birth_date) != row[2:6]
+            if covers_changed or identity_changed:
+                changed.append(pk)
+            if identity_changed or r.email != row[6]:
+                writes.append(r)
+        added: dict[str, int] = {}
+        if writes:
+            cursor.execute(
+                _PG_UPSERT,
+                [
+                    now,
+                    now,
+                    [r.member_number for r in writes],
+                    [r.nir for r in writes],
+                    [r.last_name for r in writes],
+                    [r.first_name for r in writes],
+                    [r.birth_date for r in writes],
+                    [r.email for r in writes],
+                    [_name_key(r.last_name) for r in writes],
+                    [_name_key(r.first_name) for r in writes],
+                ],
             )
+            written = {number: pk for pk, number in cursor.fetchall()}
+            missing = [r.member_number for r in new if r.member_number not in written]
+            if missing:  # added meanwhile by another writer with these very values
+                cursor.execute(_PG_IDS, [missing])
+                written.update(cursor.fetchall())
+            added = {r.member_number: written[r.member_number] for r in new}
+            recovered.extend((added[r.member_number], r.coverages) for r in new)
         if recovered:
-            Coverage.objects.filter(member_id__in=[m.pk for m, _ in recovered]).delete()
-            Coverage.objects.bulk_create(
-                [Coverage(member_id=m.pk, kind=k) for m, kinds in recovered for k in kinds]
-            )
+            cursor.execute(_PG_DROP_COVERAGES, [[pk for pk, _ in recovered]])
+            pairs = [(pk, kind) for pk, kinds in recovered for kind in kinds]
+            if pairs:
+                cursor.execute(
+                    _PG_ADD_COVERAGES, [[pk for pk, _ in pairs], [kind for _, kind in pairs]]
+                )
+    return BatchChanges(changed=changed, added=added)
 
 
 def member_import_rows(
@@ -224,15 +363,22 @@ def member_import_rows(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    on_changes: Callable[[BatchChanges], None] | None = None,
 ) -> ImportReport:
-    """Import valid rows in batches (constant memory); report every rejected row by line."""
+    """Import valid rows in batches (constant memory); report every rejected row by line.
+
+    `on_changes` is called in each batch's transaction with what the batch changed (see
+    `_write_batch`); the workflows layer re-checks open requests through it.
+    """
     report = ImportReport(dry_run=dry_run)
     batch: list[MemberRow] = []
     in_batch: set[str] = set()
 
     def flush() -> None:
         if batch and not dry_run:
-            _write_batch(batch)
+            changes = _write_batch(batch, on_changes)
+            report.changed += len(changes.changed)
+            report.added += len(changes.added)
         report.imported += len(batch)
         batch.clear()
         in_batch.clear()

@@ -14,6 +14,9 @@ from django.test import Client, override_settings
 
 from members.models import Coverage, Member
 from members.services.registry import CSV_HEADER
+from tests.factories import MemberFactory
+from tests.requests import intake_request
+from tickets.models import TicketEvent, TicketState
 
 pytestmark = pytest.mark.django_db
 
@@ -70,10 +73,17 @@ def _snapshot() -> list[tuple[Any, ...]]:
 def test_a_batch_is_upserted_and_a_repeat_changes_nothing(api: Client) -> None:
     first = _post(api, GOOD)
     assert first.status_code == 200
-    assert first.json() == {"imported": 2, "rejected": []}
+    report = first.json()
+    assert {k: report[k] for k in ("imported", "rejected", "rechecked")} == {
+        "imported": 2,
+        "rejected": [],
+        "rechecked": 0,
+    }
     before = _snapshot()
-    again = _post(api, GOOD)
-    assert again.json() == {"imported": 2, "rejected": []}
+    again = _post(api, GOOD).json()
+    assert {k: again[k] for k in ("imported", "rejected")} == {"imported": 2, "rejected": []}
+    # Each batch has its own id, kept in the history of the requests it re-checks.
+    assert again["import_id"] != report["import_id"]
     assert _snapshot() == before
     assert Member.objects.count() == 2
 
@@ -140,3 +150,30 @@ def test_registry_writes_need_their_scope(client: Client) -> None:
     )
     assert response.status_code == 403
     assert not Member.objects.exists()
+
+
+def test_a_batch_re_checks_open_requests_like_import_members(api: Client) -> None:
+    """The API path does what import_members does: same re-check, the batch's id in history."""
+    member = MemberFactory(first_name="Zoë")
+    pending = intake_request(member)
+    item = {
+        "member_number": member.member_number,
+        "last_name": member.last_name,
+        "first_name": "Chloé",
+        "birth_date": member.birth_date.isoformat(),
+        "email": member.email,
+        "coverages": ["health_principal"],
+    }
+    report = _post(api, [item]).json()
+    assert report["rechecked"] == 1
+    pending.refresh_from_db()
+    assert pending.state == TicketState.IDENTITY_MISMATCH
+    assert pending.recheck_import_id == report["import_id"]
+    last = TicketEvent.objects.filter(ticket=pending).order_by("created_at", "id").last()
+    assert last is not None and last.actor is None
+    assert last.data["import_id"] == report["import_id"]
+    assert last.data["source"].startswith("api:gc_")
+    # The same batch again changes no member, so no request is touched.
+    events = TicketEvent.objects.filter(ticket=pending).count()
+    assert _post(api, [item]).json()["rechecked"] == 0
+    assert TicketEvent.objects.filter(ticket=pending).count() == events

@@ -74,3 +74,21 @@ def test_a_batch_sent_again_unchanged_is_only_read_not_written() -> None:
     assert writes == []
     assert dict(Member.objects.values_list("member_number", "updated_at")) == stamps
     assert Coverage.objects.count() == 160
+
+
+def test_on_postgresql_a_member_another_writer_added_meanwhile_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The array upsert skips a row equal to what is stored; its id is then read back."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the array upsert is PostgreSQL's path")
+    from members.services import registry
+
+    member_import_rows(rows=_rows(3), batch_size=3)
+    before = dict(Member.objects.values_list("member_number", "updated_at"))
+    # As if the batch's read ran before another writer committed the very same rows.
+    monkeypatch.setattr(registry, "_PG_STORED", registry._PG_STORED + " AND false")
+    report = member_import_rows(rows=_rows(3), batch_size=3)
+    assert report.ok and report.added == 3
+    assert dict(Member.objects.values_list("member_number", "updated_at")) == before
+    assert Coverage.objects.count() == 6

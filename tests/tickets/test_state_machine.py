@@ -46,6 +46,12 @@ TRANSITIONS: dict[str, tuple[Callable[[Ticket], tuple[object, ...]], dict[str, s
     "approve": (_approver_args, {S.AWAITING_APPROVAL: S.CONFIRMED}),
     # Back to the state it was confirmed from (identity_mismatch in _ticket_in).
     "send_back": (_approver_args, {S.AWAITING_APPROVAL: S.IDENTITY_MISMATCH}),
+    # A registry import changed the member and the request no longer matches (system only).
+    "flag_mismatch_after_registry_change": (_no_args, {S.PENDING: S.IDENTITY_MISMATCH}),
+    "withdraw_approval_after_registry_change": (
+        _no_args,
+        {S.AWAITING_APPROVAL: S.IDENTITY_MISMATCH},
+    ),
     "reject": (_reason_args, {S.PENDING: S.REJECTED, S.IDENTITY_MISMATCH: S.REJECTED}),
     "expire": (
         _no_args,
@@ -214,14 +220,22 @@ def test_a_stale_copy_cannot_overwrite_a_newer_state() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["flag_mismatch_at_intake", "pass_registry_check", "expire", "cancel_for_frozen_account"],
+    [
+        "flag_mismatch_at_intake",
+        "pass_registry_check",
+        "expire",
+        "cancel_for_frozen_account",
+        "flag_mismatch_after_registry_change",
+        "withdraw_approval_after_registry_change",
+    ],
 )
 def test_no_person_may_run_a_system_transition(agent: Account, name: str) -> None:
-    ticket = _ticket_in(S.PENDING)
+    source = S.AWAITING_APPROVAL if name.startswith("withdraw_approval") else S.PENDING
+    ticket = _ticket_in(source)
     supervisor = StaffFactory(groups=["supervisors", "agents"])
     for person in (agent, supervisor):
         assert not has_transition_perm(getattr(ticket, name), person)
         with pytest.raises(TicketActionError) as refused:
             ticket_transition(ticket=ticket, transition_name=name, actor=person)
         assert refused.value.code == "forbidden"
-    assert Ticket.objects.get(pk=ticket.pk).state == S.PENDING
+    assert Ticket.objects.get(pk=ticket.pk).state == source

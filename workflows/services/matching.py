@@ -68,6 +68,34 @@ def registry_check(
         return RegistryCheck(
             MatchResult.NOT_FOUND, None, None, {"looked_up_by": _key(member_number)}
         )
+    return registry_compare(
+        kind=kind,
+        member=member,
+        coverages=coverages,
+        account=account,
+        last_name=last_name,
+        first_name=first_name,
+        birth_date=birth_date,
+        looked_up_by=_key(member_number),
+    )
+
+
+def registry_compare(
+    *,
+    kind: str,
+    member: Member,
+    coverages: list[Coverage],
+    account: Account | None,
+    last_name: str,
+    first_name: str,
+    birth_date: datetime.date | None,
+    looked_up_by: str,
+) -> RegistryCheck:
+    """The outcome of the check for a registry member already read: no query.
+
+    The intake's check (above) and the re-check after a registry import
+    (`workflows.services.registry_recheck`) both decide through this one function.
+    """
     comparison = compare_identity(
         submitted_last_name=last_name,
         submitted_first_name=first_name,
@@ -78,7 +106,7 @@ def registry_check(
     )
     eligibility = eligibility_from_coverages(coverages, on=timezone.localdate())
     details: dict[str, Any] = {
-        "looked_up_by": _key(member_number),
+        "looked_up_by": looked_up_by,
         "comparison": comparison.as_dict(),
         "eligibility": {"eligible": eligibility.eligible, "reason": eligibility.reason},
     }

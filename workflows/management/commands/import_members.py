@@ -1,4 +1,9 @@
-"""`manage.py import_members FILE.csv [--dry-run]`: upsert the registry from the insurer's CSV."""
+"""`manage.py import_members FILE.csv [--dry-run]`: upsert the registry from the insurer's CSV.
+
+It lives in `workflows` (not `members`) because the import re-checks the open requests of the
+members it changes (`workflows.services.registry_recheck`); it prints the run's import id, which
+every history row it caused carries.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from members.services.registry import RowError, member_import_rows, read_member_csv
+from members.services.registry import RowError, read_member_csv
+from workflows.services.registry_recheck import registry_import
 
 
 class Command(BaseCommand):
@@ -41,8 +47,9 @@ class Command(BaseCommand):
 
         with handle:
             try:
-                report = member_import_rows(
+                run = registry_import(
                     rows=read_member_csv(handle),
+                    source="import_members",
                     dry_run=options["dry_run"],
                     batch_size=options["batch_size"],
                     progress=progress,
@@ -55,9 +62,18 @@ class Command(BaseCommand):
                 ) from None
         if show_progress:
             sys.stderr.write("\n")
+        report = run.report
         for line, reason in report.rejected:
             self.stderr.write(f"line {line}: {reason}")
         verb = "would import" if report.dry_run else "imported"
         self.stdout.write(f"{verb} {report.imported} rows; rejected {len(report.rejected)}")
+        if not report.dry_run:
+            recheck = run.recheck
+            self.stdout.write(
+                f"import {run.import_id}: {report.added} members added, {report.changed} with "
+                f"identity or coverages changed; {recheck.rechecked} open requests re-checked "
+                f"({recheck.now_match} now match, {recheck.moved_to_mismatch} moved to "
+                f"identity_mismatch, {recheck.approvals_withdrawn} approvals withdrawn)"
+            )
         if report.rejected:
             raise CommandError(f"{len(report.rejected)} row(s) rejected", returncode=1)
