@@ -73,7 +73,8 @@ class PrivateBrokerWorker(CeleryWorker):
     def wait_ready(self, timeout: float = 60.0) -> None:
         from celery import Celery
 
-        probe = Celery("probe", broker=self.broker_url)
+        # Not the current app: shared tasks published later in this process keep desk's broker.
+        probe = Celery("probe", broker=self.broker_url, set_as_current=False)
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

@@ -43,7 +43,8 @@ class SentinelWorker(CeleryWorker):
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         hosts, options = kombu_broker(self.redis_url)
-        probe = Celery("probe", broker=hosts)
+        # Not the current app: shared tasks published later in this process must keep desk's broker.
+        probe = Celery("probe", broker=hosts, set_as_current=False)
         probe.conf.broker_transport_options = options
         try:
             deadline = time.monotonic() + timeout
