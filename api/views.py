@@ -345,28 +345,40 @@ class RequestStatusView(ApiView):
 
 
 def _registry_rows(items: list[Any]) -> Iterator[tuple[int, MemberRow | RowError]]:
-    """The batch's items as import_members' rows; the line number is the item's index."""
+    """The batch's items as import_members' rows; the line number is the item's index.
+
+    Written for a thousand items per call (no comprehension per item: each costs a frame).
+    """
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             yield index, RowError("each member must be an object")
             continue
         coverages = item.get("coverages", [])
-        if isinstance(coverages, list) and all(isinstance(c, str) for c in coverages):
-            coverages = ";".join(coverages)
-        record = {}
-        for name in CSV_HEADER:
-            value = coverages if name == "coverages" else item.get(name, "")
+        if isinstance(coverages, list):
+            for kind in coverages:
+                if not isinstance(kind, str):
+                    break
+            else:
+                coverages = ";".join(coverages)
+        record = {
+            "member_number": item.get("member_number", ""),
+            "nir": item.get("nir", ""),
+            "last_name": item.get("last_name", ""),
+            "first_name": item.get("first_name", ""),
+            "birth_date": item.get("birth_date", ""),
+            "email": item.get("email", ""),
+            "coverages": coverages,
+        }
+        for value in record.values():
             if not isinstance(value, str):
-                value = None
-            record[name] = value
-        bad = [name for name, value in record.items() if value is None]
-        if bad:
-            yield index, RowError(f"{', '.join(bad)} must be text")
-            continue
-        try:
-            yield index, parse_member_row(index, record)
-        except RowError as exc:
-            yield index, exc
+                bad = [name for name in CSV_HEADER if not isinstance(record[name], str)]
+                yield index, RowError(f"{', '.join(bad)} must be text")
+                break
+        else:
+            try:
+                yield index, parse_member_row(index, record)
+            except RowError as exc:
+                yield index, exc
 
 
 class RegistryMembersView(ApiView):

@@ -80,7 +80,11 @@ class Member(models.Model):
 class Coverage(models.Model):
     """A contract or pension line held by a member, open-ended when `end` is empty."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="coverages")
+    # No index of its own: the unique (member, kind) constraint's index serves lookups by member,
+    # and every registry write would otherwise maintain two.
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="coverages", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=32, choices=CoverageKind.choices)
     start = models.DateField(_("start"), null=True, blank=True)
     end = models.DateField(_("end"), null=True, blank=True)

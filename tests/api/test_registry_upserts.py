@@ -46,6 +46,12 @@ BAD: list[dict[str, Any]] = [
     {**GOOD[0], "member_number": "100000011", "email": "not an address"},
     {**GOOD[0], "member_number": "100000012", "coverages": ["gold"]},
     {**GOOD[0], "member_number": "100000013", "last_name": "<script>"},
+    # Well formed, 308 characters: more than the registry's column holds.
+    {
+        **GOOD[0],
+        "member_number": "100000014",
+        "email": "p" * 60 + "@" + ".".join(["d" * 60] * 4) + ".org",
+    },
 ]
 
 

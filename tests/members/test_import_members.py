@@ -129,6 +129,7 @@ def test_the_same_member_twice_in_a_file_keeps_the_later_line(tmp_path: Path) ->
     assert kinds("100000001") == {CoverageKind.RETIREE}
 
 
+OVERLONG_EMAIL = "p" * 60 + "@" + ".".join(["d" * 60] * 4) + ".org"
 BAD_ROWS = {
     "bad_nir_key": ("100000011,180017512345661,Durand,Paul,1970-01-01,,retiree", "nir is invalid"),
     "impossible_date": ("100000012,,Durand,Paul,30/02/1990,,retiree", "birth_date is not a real"),
@@ -140,6 +141,11 @@ BAD_ROWS = {
     "bad_member_number": ("1-2,,Durand,Paul,1970-01-01,,retiree", "member_number"),
     "bad_email": ("100000018,,Durand,Paul,1970-01-01,not-an-address,retiree", "email"),
     "markup_in_name": ("100000019,,<b>Durand</b>,Paul,1970-01-01,,retiree", "forbidden"),
+    # Well formed (Django's validator admits 320 characters) but longer than the column holds.
+    "overlong_email": (
+        f"100000020,,Durand,Paul,1970-01-01,{OVERLONG_EMAIL},retiree",
+        "email is longer than 254 characters",
+    ),
 }
 
 
@@ -223,8 +229,10 @@ def test_a_large_file_is_written_in_batches(tmp_path: Path) -> None:
     batches = rows // batch
     member_inserts = statements['INSERT INTO "members_member"']
     coverage_inserts = statements['INSERT INTO "members_coverage"']
-    # One coverage replacement per batch...
-    assert statements['DELETE FROM "members_coverage"'] == batches
+    # At most one coverage replacement per batch (none on PostgreSQL, which knows the members
+    # it has just inserted hold no coverage)...
+    expected_deletes = 0 if connection.vendor == "postgresql" else batches
+    assert statements['DELETE FROM "members_coverage"'] == expected_deletes
     # ...and the same handful of multi-row INSERTs for every batch (the database's parameter
     # limit may split a batch), never one per row.
     assert member_inserts % batches == 0 and coverage_inserts % batches == 0
