@@ -21,7 +21,8 @@ from members.nir import normalise_nir, validate_nir
 
 CSV_HEADER = ["member_number", "nir", "last_name", "first_name", "birth_date", "email", "coverages"]
 MEMBER_NUMBER_RE = re.compile(r"^[A-Z0-9]{4,20}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and lone surrogates (not text: no database or mailbox can hold one).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 BATCH_SIZE = 1000
 _COVERAGE_KINDS = frozenset(CoverageKind.values)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -44,7 +45,7 @@ def email_is_valid(value: str) -> bool:
 
     The rules are the validator's, whole: a domain literal or an allow-listed name goes to it.
     """
-    if len(value) > EMAIL_MAX_LENGTH or "@" not in value:
+    if len(value) > EMAIL_MAX_LENGTH or "@" not in value or _CONTROL.search(value):
         return False
     user, domain = value.rsplit("@", 1)
     if _EMAIL_USER.match(user) is None:

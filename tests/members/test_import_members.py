@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from members.models import Coverage, CoverageKind, Member
+from members.services.registry import RowError, parse_member_row
 from tests.factories import MemberAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +239,12 @@ def test_a_large_file_is_written_in_batches(tmp_path: Path) -> None:
     assert member_inserts % batches == 0 and coverage_inserts % batches == 0
     assert member_inserts // batches <= 20 and coverage_inserts // batches <= 20
     assert len(queries.captured_queries) < rows / 25
+
+
+@pytest.mark.parametrize("column", ["last_name", "first_name", "email"])
+def test_a_lone_surrogate_is_a_row_error_not_a_database_error(column: str) -> None:
+    """No file decodes to one, but the parser is shared with the API: it refuses it itself."""
+    record = dict(zip(HEADER.split(","), GOOD[0].split(","), strict=True))
+    record[column] += "\ud800"
+    with pytest.raises(RowError, match=r"forbidden characters|not a valid address"):
+        parse_member_row(7, record)
