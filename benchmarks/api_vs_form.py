@@ -46,20 +46,21 @@ from benchmarks.databases import (  # noqa: E402
     add_keep_argument,
     database_recreate,
     dropped_unless_kept,
+    use_private_services,
 )
 
-# Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
-os.environ["DATABASE_URL"] = os.environ.get(
-    "API_FORM_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_api_form_bench"
+PREFIX = "guichet_api_form_bench"
+use_private_services(
+    database_variable="API_FORM_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+    redis_variable="API_FORM_REDIS_URL",
+    redis_default="redis://127.0.0.1:6379/12",
+    settings="desk.settings_loopback",
+    secret_key_label="api-form",  # noqa: S106  (names a throwaway key; not a secret)
 )
-os.environ["REDIS_URL"] = os.environ.get("API_FORM_REDIS_URL", "redis://127.0.0.1:6379/12")
-os.environ.setdefault("SECRET_KEY", "api-form-benchmark-only-not-a-secret-" + "x" * 40)
-os.environ["DJANGO_SETTINGS_MODULE"] = "desk.settings_loopback"
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
 
-PREFIX = "guichet_api_form_bench"
 TARGET_RATIO = 1.2
 LIMITS_RAISED = {
     "GUICHET_SUBMISSIONS_PER_IP_PER_HOUR": "100000000",

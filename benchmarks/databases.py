@@ -5,11 +5,15 @@ fill the disk. Each benchmark script wraps its run in `dropped_unless_kept`, whi
 database when the run ends — finished, failed or interrupted — unless `--keep` was given (to
 measure the same data again, e.g. `benchmarks/desk.py --measure-only`). Only a database whose
 name starts with the benchmark's own prefix is ever dropped (docs/benchmarks.md).
+
+The benchmarks that DROP and recreate their database read its URL from variables of their own
+(`use_private_services`, or scale.py's --database-url), never from DATABASE_URL itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.parse
 from collections.abc import Iterator
@@ -21,6 +25,41 @@ KEEP_HELP = "keep the benchmark database at the end (default: drop it)"
 def add_keep_argument(parser: argparse.ArgumentParser) -> None:
     """The `--keep` flag every benchmark takes."""
     parser.add_argument("--keep", action="store_true", help=KEEP_HELP)
+
+
+def use_private_services(
+    *,
+    database_variable: str,
+    database_default: str,
+    redis_variable: str | None = None,
+    redis_default: str = "",
+    settings: str,
+    secret_key_label: str | None = None,
+) -> str:
+    """Point Django at the benchmark's own database and Redis; the DATABASE_URL it set.
+
+    DATABASE_URL and REDIS_URL are always overwritten, from the benchmark's own variables
+    (`database_variable`, e.g. LOAD_DATABASE_URL, else `database_default`; `redis_variable`,
+    else `redis_default`, "" meaning no Redis): a DATABASE_URL or REDIS_URL exported for the
+    tests is never reused, so a benchmark never drops the test database nor empties its Redis.
+    `secret_key_label` names a throwaway SECRET_KEY for settings that have no default of their
+    own (desk.settings_loopback; benchmarks.settings has one). LOG_LEVEL defaults to WARNING
+    (benchmarks.settings fixes its own levels: no effect there).
+
+    It sets os.environ, so the gunicorn, Celery and manage.py processes started later inherit
+    it; call it before Django is set up (the settings read the environment once).
+    """
+    os.environ["DATABASE_URL"] = os.environ.get(database_variable, database_default)
+    os.environ["REDIS_URL"] = (
+        os.environ.get(redis_variable, redis_default) if redis_variable else redis_default
+    )
+    if secret_key_label is not None:
+        os.environ.setdefault(
+            "SECRET_KEY", f"{secret_key_label}-benchmark-only-not-a-secret-" + "x" * 40
+        )
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    return os.environ["DATABASE_URL"]
 
 
 def _name_and_admin_url(url: str) -> tuple[str, str]:
@@ -76,7 +115,6 @@ def database_recreate(url: str, *, prefix: str) -> None:
 
     Refuses a name without `prefix`, so that a mistyped DATABASE_URL never empties real data.
     """
-    import os
     import subprocess
     from pathlib import Path
 

@@ -41,23 +41,21 @@ from benchmarks.databases import (  # noqa: E402
     add_keep_argument,
     database_recreate,
     dropped_unless_kept,
+    use_private_services,
 )
 
-# Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
-os.environ["DATABASE_URL"] = os.environ.get(
-    "EQUAL_WORK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_equal_work"
+PREFIX = "guichet_equal_work"
+use_private_services(
+    database_variable="EQUAL_WORK_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+    redis_variable="EQUAL_WORK_REDIS_URL",
+    redis_default="redis://127.0.0.1:6379/11",
+    settings="benchmarks.settings",
 )
-os.environ["REDIS_URL"] = os.environ.get("EQUAL_WORK_REDIS_URL", "redis://127.0.0.1:6379/11")
-os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
 
 import django  # noqa: E402
 
 CLASSES = ("exact", "typo", "unknown", "beneficiary", "account")
-
-
-def recreate_database(url: str) -> None:
-    """DROP and CREATE the benchmark database, then migrate it."""
-    database_recreate(url, prefix="guichet_equal_work")
 
 
 def seed(per_class: int) -> dict[str, list[dict[str, str]]]:
@@ -129,9 +127,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     add_keep_argument(parser)
     args = parser.parse_args()
-    with dropped_unless_kept(
-        os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_equal_work"
-    ):
+    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix=PREFIX):
         run(args)
 
 
@@ -139,7 +135,7 @@ def run(args: argparse.Namespace) -> None:
     """The benchmark itself (its database is dropped afterwards unless --keep)."""
     load_before = os.getloadavg()
 
-    recreate_database(os.environ["DATABASE_URL"])
+    database_recreate(os.environ["DATABASE_URL"], prefix=PREFIX)
     django.setup()
     import redis
     from django.conf import settings

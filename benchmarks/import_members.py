@@ -37,6 +37,7 @@ from benchmarks.databases import (  # noqa: E402
     database_create_if_missing,
     database_drop,
     dropped_unless_kept,
+    use_private_services,
 )
 
 PREFIX = "guichet_import_bench"
@@ -234,14 +235,11 @@ def time_import(code: str, path: Path) -> tuple[float, str]:
 def main() -> None:
     args = _args()
     code = str(Path(args.code).resolve())
-    url = os.environ.get(
-        "IMPORT_BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{PREFIX}"
+    url = use_private_services(
+        database_variable="IMPORT_BENCH_DATABASE_URL",
+        database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+        settings="benchmarks.settings",
     )
-    # Its own variables: a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
-    os.environ["DATABASE_URL"] = url
-    os.environ["REDIS_URL"] = ""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
     with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
         database_drop(url, prefix=PREFIX)
         database_create_if_missing(url)

@@ -48,16 +48,18 @@ from benchmarks.databases import (  # noqa: E402
     add_keep_argument,
     database_recreate,
     dropped_unless_kept,
+    use_private_services,
 )
 
-# Their own variables, so a DATABASE_URL/REDIS_URL exported for the tests is never reused here.
-os.environ["DATABASE_URL"] = os.environ.get(
-    "LOAD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_load"
+PREFIX = "guichet_load"
+use_private_services(
+    database_variable="LOAD_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+    redis_variable="LOAD_REDIS_URL",
+    redis_default="redis://127.0.0.1:6379/9",
+    settings="desk.settings_loopback",
+    secret_key_label="load",  # noqa: S106  (names a throwaway key; not a secret)
 )
-os.environ["REDIS_URL"] = os.environ.get("LOAD_REDIS_URL", "redis://127.0.0.1:6379/9")
-os.environ.setdefault("SECRET_KEY", "load-benchmark-only-not-a-secret-" + "x" * 40)
-os.environ["DJANGO_SETTINGS_MODULE"] = "desk.settings_loopback"
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
 
@@ -86,11 +88,6 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 # --- services ------------------------------------------------------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    """DROP and CREATE the benchmark database, then migrate it."""
-    database_recreate(url, prefix="guichet_load")
 
 
 def seed(members: int, agents: int) -> list[dict[str, Any]]:
@@ -374,7 +371,7 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=300.0, help="max wait for the outbox")
     add_keep_argument(parser)
     args = parser.parse_args()
-    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_load"):
+    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix=PREFIX):
         run(args)
 
 
@@ -390,7 +387,7 @@ def run(args: argparse.Namespace) -> None:
     started_load = os.getloadavg()
 
     print(f"recreating {db_name}, emptying {redis_url} …", flush=True)
-    recreate_database(database_url)
+    database_recreate(database_url, prefix=PREFIX)
     django.setup()
     import redis
 
