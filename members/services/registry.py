@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -289,10 +290,13 @@ def _write_batch_orm(batch: list[MemberRow], now: datetime.datetime) -> BatchCha
     )
 
 
-# PostgreSQL: the batch as arrays, one statement each (unnest), no model instances.
+# PostgreSQL: the batch as one JSON parameter per statement, no model instances. JSON rather
+# than arrays: the driver quotes an array element by element in Python (a regular expression
+# each), json.dumps does the whole batch in C; the server unpacks either as fast.
 _PG_STORED = (
     "SELECT id, member_number, nir, last_name, first_name, birth_date, email "
-    'FROM "members_member" WHERE member_number = ANY(%s)'
+    'FROM "members_member" '
+    "WHERE member_number = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
 )
 _PG_HELD = 'SELECT member_id, kind FROM "members_coverage" WHERE member_id = ANY(%s)'
 # A member another writer added meanwhile is updated, not refused; a row equal to what is
@@ -301,8 +305,9 @@ _PG_HELD = 'SELECT member_id, kind FROM "members_coverage" WHERE member_id = ANY
 _PG_UPSERT = """
 INSERT INTO "members_member" (member_number, nir, last_name, first_name, birth_date, email,
                             last_name_key, first_name_key, created_at, updated_at)
-SELECT t.*, %s, %s FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],
-                               %s::date[], %s::varchar[], %s::varchar[], %s::varchar[]) AS t
+SELECT t.*, %s, %s FROM json_to_recordset(%s::json) AS t(
+    member_number varchar, nir varchar, last_name varchar, first_name varchar, birth_date date,
+    email varchar, last_name_key varchar, first_name_key varchar)
 ON CONFLICT (member_number) DO UPDATE SET
     nir = EXCLUDED.nir, last_name = EXCLUDED.last_name, first_name = EXCLUDED.first_name,
     birth_date = EXCLUDED.birth_date, email = EXCLUDED.email,
@@ -318,14 +323,28 @@ _PG_IDS = 'SELECT member_number, id FROM "members_member" WHERE member_number = 
 _PG_DROP_COVERAGES = 'DELETE FROM "members_coverage" WHERE member_id = ANY(%s)'
 _PG_ADD_COVERAGES = (
     'INSERT INTO "members_coverage" (member_id, kind) '
-    "SELECT * FROM unnest(%s::bigint[], %s::varchar[])"
+    "SELECT * FROM json_to_recordset(%s::json) AS t(member_id bigint, kind varchar)"
 )
+
+
+def _upsert_record(r: MemberRow) -> dict[str, str]:
+    """One row of `_PG_UPSERT`'s JSON parameter."""
+    return {
+        "member_number": r.member_number,
+        "nir": r.nir,
+        "last_name": r.last_name,
+        "first_name": r.first_name,
+        "birth_date": r.birth_date.isoformat(),
+        "email": r.email,
+        "last_name_key": _name_key(r.last_name),
+        "first_name_key": _name_key(r.first_name),
+    }
 
 
 def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> BatchChanges:
     numbers = [r.member_number for r in batch]
     with connection.cursor() as cursor:
-        cursor.execute(_PG_STORED, [numbers])
+        cursor.execute(_PG_STORED, [json.dumps(numbers)])
         # (id, member_number, nir, last_name, first_name, birth_date, email)
         stored = {row[1]: row for row in cursor.fetchall()}
         held: dict[int, set[str]] = {}
@@ -357,18 +376,7 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
         if writes:
             cursor.execute(
                 _PG_UPSERT,
-                [
-                    now,
-                    now,
-                    [r.member_number for r in writes],
-                    [r.nir for r in writes],
-                    [r.last_name for r in writes],
-                    [r.first_name for r in writes],
-                    [r.birth_date for r in writes],
-                    [r.email for r in writes],
-                    [_name_key(r.last_name) for r in writes],
-                    [_name_key(r.first_name) for r in writes],
-                ],
+                [now, now, json.dumps([_upsert_record(r) for r in writes])],
             )
             written: dict[str, int] = {}
             inserted: set[str] = set()
@@ -392,7 +400,8 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
             pairs = [(pk, kind) for pk, kinds in [*recovered, *fresh] for kind in kinds]
             if pairs:
                 cursor.execute(
-                    _PG_ADD_COVERAGES, [[pk for pk, _ in pairs], [kind for _, kind in pairs]]
+                    _PG_ADD_COVERAGES,
+                    [json.dumps([{"member_id": pk, "kind": kind} for pk, kind in pairs])],
                 )
     return BatchChanges(changed=changed, added=added)
 
