@@ -3,12 +3,20 @@
     .venv/bin/python benchmarks/api.py --members 20000 --events 1000000
 
 Recreates the dedicated database `guichet_api_bench` (API_BENCH_DATABASE_URL overrides; it is
-DROPPED first, and dropped at the end unless --keep), runs without Redis (local-memory cache,
-tasks in-process), and calls the API through Django's test client (full middleware and DRF
-stack, a real bearer token):
+DROPPED first, and dropped at the end unless --keep) and runs without Redis (local-memory cache,
+tasks in-process):
 
-  registry   POST /api/v1/registry/members in batches of --batch (default 1000) new members,
-             then the same batches again (updates): rows per second, both passes.
+  registry   a base registry of --base members (default 1,000,000, one coverage each, inserted
+             in SQL and analysed: production-sized indexes and plans), then POST
+             /api/v1/registry/members in batches of --batch (default 1000) of --members new
+             members (insert), then the same members with a new last name and e-mail (update:
+             an UPDATE and a re-check each), then those rows again (repeat: nothing to write),
+             rows per second for each pass:
+             first one client through Django's test client in this process (full middleware
+             and DRF stack, a real bearer token), then over real HTTP (gunicorn --workers x 1,
+             production settings, a token from POST /api/v1/token) with each of --clients
+             concurrent clients (default 1,2,4; benchmarks/registry_http.py). The issue's
+             target: 20,000 rows/s through the API.
   feed       --events history rows over --events/10 tickets (inserted in SQL), then pages of
              100 read with `after` at 20 evenly spaced cursors (each followed by a full page),
              round robin with the desk's floor page (benchmarks/floor.py: one keyset query, a
@@ -31,18 +39,27 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ["DATABASE_URL"] = os.environ.get(
-    "API_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_api_bench"
-)
-os.environ["REDIS_URL"] = ""
-os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
-
-import django  # noqa: E402
 
 from benchmarks.databases import (  # noqa: E402
     add_keep_argument,
     database_recreate,
     dropped_unless_kept,
+    use_private_services,
+)
+
+use_private_services(
+    database_variable="API_BENCH_DATABASE_URL",
+    database_default="postgres://postgres@127.0.0.1:5432/guichet_api_bench",
+    settings="benchmarks.settings",
+)
+
+import django  # noqa: E402
+
+from benchmarks.registry_http import (  # noqa: E402
+    PASSES,
+    bench_registry_http,
+    registry_batches,
+    seed_registry_base,
 )
 
 PREFIX = "guichet_api_bench"
@@ -66,33 +83,23 @@ def _client(name: str, scopes: list[str]) -> Any:
     return Client(headers={"Authorization": f"Bearer {token}"})
 
 
-def bench_registry(api: Any, members: int, batch: int) -> None:
-    batches = [
-        [
-            {
-                "member_number": f"{400000000 + n}",
-                "last_name": "Lefèvre",
-                "first_name": "Zoë",
-                "birth_date": "1970-05-17",
-                "email": f"m{n}@example.org",
-                "coverages": ["health_principal"],
-            }
-            for n in range(start, min(start + batch, members))
-        ]
-        for start in range(0, members, batch)
-    ]
-    for label in ("insert", "update"):
+def bench_registry(api: Any, *, first: int, members: int, batch: int) -> None:
+    """One client in this process (Django's test client), each of PASSES in turn."""
+    batches = {
+        changed: registry_batches(first, members, batch, changed=changed)
+        for changed in (False, True)
+    }
+    for label in PASSES:
         started = time.perf_counter()
-        for items in batches:
+        for items in batches[label != "insert"]:
             response = api.post(
                 "/api/v1/registry/members", {"members": items}, content_type="application/json"
             )
             if response.status_code != 200 or response.json()["rejected"]:
                 raise SystemExit(f"registry batch refused: {response.content[:300]!r}")
         elapsed = time.perf_counter() - started
-        print(
-            f"registry {label}: {members} rows in {elapsed:.2f} s = {members / elapsed:,.0f} rows/s"
-        )
+        print(f"registry in-process, 1 client, {label}: {members} rows in {elapsed:.2f} s = "
+              f"{members / elapsed:,.0f} rows/s", flush=True)  # fmt: skip
 
 
 def seed_events(count: int) -> None:
@@ -283,11 +290,24 @@ def bench_feed(events: int, rounds: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--members", type=int, default=20000)
+    parser.add_argument("--members", type=int, default=20000, help="new members per pass")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--base",
+        type=int,
+        default=1_000_000,
+        help="members already in the registry before the timed batches (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--clients",
+        default="1,2,4",
+        help="registry over HTTP: concurrent clients, one pass per count (default 1,2,4; 0: none)",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-registry", action="store_true", help="measure the feed only")
+    parser.add_argument("--skip-feed", action="store_true", help="measure the registry only")
     add_keep_argument(parser)
     args = parser.parse_args()
     url = os.environ["DATABASE_URL"]
@@ -296,8 +316,22 @@ def main() -> None:
         django.setup()
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         if not args.skip_registry:
-            bench_registry(_client("bench-registry", ["registry:write"]), args.members, args.batch)
-        bench_feed(args.events, args.rounds)
+            base_first = 100_000_000  # the base registry; the timed members come after it
+            seed_registry_base(args.base, base_first)
+            first = base_first + args.base
+            api = _client("bench-registry", ["registry:write"])
+            bench_registry(api, first=first, members=args.members, batch=args.batch)
+            clients = [int(n) for n in args.clients.split(",") if int(n) > 0]
+            if clients:
+                bench_registry_http(
+                    first=first + args.members + 1000,  # the HTTP warm-up writes below this
+                    members=args.members,
+                    batch=args.batch,
+                    clients=clients,
+                    workers=args.workers,
+                )
+        if not args.skip_feed:
+            bench_feed(args.events, args.rounds)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -298,7 +298,10 @@ _PG_STORED = (
     'FROM "members_member" '
     "WHERE member_number = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
 )
-_PG_HELD = 'SELECT member_id, kind FROM "members_coverage" WHERE member_id = ANY(%s)'
+_PG_HELD = (
+    'SELECT member_id, kind FROM "members_coverage" '
+    "WHERE member_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)::bigint))"
+)
 # A member another writer added meanwhile is updated, not refused; a row equal to what is
 # stored (the same writer's values) is left alone and does not come back. `xmax = 0` tells a
 # row this statement inserted from one it updated: a fresh member has no coverages to drop.
@@ -349,7 +352,7 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
         stored = {row[1]: row for row in cursor.fetchall()}
         held: dict[int, set[str]] = {}
         if stored:
-            cursor.execute(_PG_HELD, [[row[0] for row in stored.values()]])
+            cursor.execute(_PG_HELD, [json.dumps([row[0] for row in stored.values()])])
             for member_id, kind in cursor.fetchall():
                 held.setdefault(member_id, set()).add(kind)
         writes: list[MemberRow] = []
