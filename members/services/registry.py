@@ -84,6 +84,9 @@ class BatchChanges:
 
     changed: list[int]
     added: dict[str, int]
+    # Members whose row this batch's transaction already updated, so holds locked (at least
+    # FOR NO KEY UPDATE, PostgreSQL's lock for an UPDATE): the re-check need not lock them again.
+    locked: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -376,6 +379,7 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
             if identity_changed or r.email != row[6]:
                 writes.append(r)
         added: dict[str, int] = {}
+        updated: set[int] = set()
         if writes:
             cursor.execute(
                 _PG_UPSERT,
@@ -387,6 +391,8 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
                 written[number] = pk
                 if was_inserted:
                     inserted.add(number)
+                else:
+                    updated.add(pk)
             missing = [r.member_number for r in new if r.member_number not in written]
             if missing:  # added meanwhile by another writer with these very values
                 cursor.execute(_PG_IDS, [missing])
@@ -406,7 +412,7 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
                     _PG_ADD_COVERAGES,
                     [json.dumps([{"member_id": pk, "kind": kind} for pk, kind in pairs])],
                 )
-    return BatchChanges(changed=changed, added=added)
+    return BatchChanges(changed=changed, added=added, locked=frozenset(updated))
 
 
 def member_import_rows(

@@ -44,6 +44,11 @@ def _row(member: Member, **changes: str) -> str:
     return ",".join(values[name] for name in HEADER.split(","))
 
 
+def _record(member: Member) -> dict[str, str]:
+    """The member's registry row as import_members reads it (column -> text)."""
+    return dict(zip(HEADER.split(","), _row(member).split(","), strict=True))
+
+
 def _import(tmp_path: Path, rows: list[str], *args: str) -> tuple[str, str]:
     """Run import_members on these rows; return its output and the import id it printed."""
     path = tmp_path / "registry.csv"
@@ -284,3 +289,45 @@ def test_the_history_rows_of_a_re_check_continue_each_tickets_hash_chain(tmp_pat
             assert event.previous_hash == previous
             assert event.row_hash == event.compute_hash()
             previous = event.row_hash
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_member_the_batch_updated_stays_locked_for_its_re_check() -> None:
+    """The re-check does not lock again the members the batch's UPDATE wrote: that UPDATE holds
+    the intake's lock (FOR NO KEY UPDATE) until the batch commits, as another session sees."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite locks the whole database)")
+    import psycopg
+    from django.conf import settings
+
+    from members.services.registry import BatchChanges, member_import_rows, parse_member_row
+
+    updated, coverage_only = MemberFactory(), MemberFactory()
+    intake_request(updated)
+    rows = [
+        parse_member_row(1, {**_record(updated), "first_name": "Chloé"}),
+        parse_member_row(2, {**_record(coverage_only), "coverages": "retiree"}),
+    ]
+    seen: list[tuple[BatchChanges, dict[int, bool]]] = []
+
+    def lockable_elsewhere(changes: BatchChanges) -> None:
+        db = settings.DATABASES["default"]
+        params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": db["NAME"]}
+        with psycopg.connect(**params, autocommit=True) as other:
+            free = {}
+            for member in (updated, coverage_only):
+                try:
+                    other.execute(
+                        "SELECT 1 FROM members_member WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                        [member.pk],
+                    )
+                    free[member.pk] = True
+                except psycopg.errors.LockNotAvailable:
+                    free[member.pk] = False
+        seen.append((changes, free))
+
+    member_import_rows(rows=enumerate(rows), on_changes=lockable_elsewhere)
+    ((changes, free),) = seen
+    assert set(changes.changed) == {updated.pk, coverage_only.pk}
+    assert changes.locked == {updated.pk}  # the coverage-only change wrote no member row...
+    assert free == {updated.pk: False, coverage_only.pk: True}  # ...so only it needs the lock

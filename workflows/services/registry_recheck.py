@@ -19,7 +19,8 @@ fields (NIR, names, birth date) or coverages changed, with the intake's own comp
 
 Every re-checked ticket gets exactly one history row carrying the import's id. Rows the import
 left unchanged, and decided tickets, are not touched. The reads are set-based: per batch one
-query locks the changed members, one reads (and locks) their open tickets, one their coverages,
+query locks the changed members (those whose row the batch's UPDATE wrote are locked by it
+already), one reads (and locks) their open tickets, one their coverages,
 one their accounts (plus, when requests were waiting for members the batch added, one read of
 those members); the re-checks that change no state are saved and recorded in three more
 queries (their history rows continue each ticket's hash chain); a transition goes through
@@ -40,6 +41,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.bulk_values import bulk_values
 from members.models import Account, Coverage, Member
 from members.services.registry import (
     BATCH_SIZE,
@@ -116,6 +118,7 @@ def registry_import(
             registry_recheck(
                 member_ids=changes.changed,
                 added=changes.added,
+                locked=changes.locked,
                 import_id=import_id,
                 source=source,
             )
@@ -155,30 +158,35 @@ def registry_recheck(
     import_id: str,
     source: str,
     added: dict[str, int] | None = None,
+    locked: frozenset[int] = frozenset(),
 ) -> RecheckCounts:
     """Re-check the open tickets of these (changed) members against the registry as it now is.
 
     `added` (member number -> id of a member the batch created): an open request that typed
     that member number and was not found in the registry at intake is linked to the new member
-    and checked like the others. Runs in the import batch's transaction; a constant number of
-    queries whatever the batch size, plus the transitions (each through `ticket_transition`).
+    and checked like the others. `locked`: members among `member_ids` whose row the batch's
+    transaction has already updated (so locked): not locked a second time. Runs in the import
+    batch's transaction; a constant number of queries whatever the batch size, plus the
+    transitions (each through `ticket_transition`).
     """
     counts = RecheckCounts()
     added = added or {}
     if not member_ids and not added:
         return counts
     # The intake's lock (FOR NO KEY UPDATE), taken first, in the same order as the intake. A
-    # member the batch added needs none: nobody else sees it before the batch commits.
-    if member_ids:
+    # member the batch added needs none: nobody else sees it before the batch commits; nor
+    # one the batch updated: its UPDATE holds that lock already.
+    to_lock = [pk for pk in member_ids if pk not in locked]
+    if to_lock:
         list(
             Member.objects.select_for_update(no_key=True)
-            .filter(pk__in=member_ids)
+            .filter(pk__in=bulk_values(to_lock))
             .values_list("pk", flat=True)
         )
-    of_members = Q(member_id__in=member_ids)
+    of_members = Q(member_id__in=bulk_values(member_ids))
     if added:
         # ticket_sub_member_idx: the requests that typed one of the new member numbers.
-        of_members |= Q(member__isnull=True, submitted_member_number__in=list(added))
+        of_members |= Q(member__isnull=True, submitted_member_number__in=bulk_values(list(added)))
     tickets: list[Ticket] = list(
         Ticket.objects.select_for_update(of=("self",))
         .select_related("member")
