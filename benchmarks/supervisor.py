@@ -96,7 +96,19 @@ TICKET_COLUMNS = [
     "rejection_reason",
     "created_at",
     "updated_at",
+    # NOT NULL columns with a Python-side default only (COPY leaves them NULL otherwise).
+    "risk_level",
+    "risk_score",
+    "risk_signals",
+    "recheck_result",
+    "recheck_import_id",
+    "registry_now_matches",
+    "approval_reasons",
+    "approval_from_state",
 ]
+# Every ticket's values for the columns above from risk_level on: no signal, no re-check, no
+# four-eyes approval.
+TICKET_DEFAULTS = ("none", 0, "[]", "", "", False, "[]", "")
 OUTBOX_COLUMNS = [
     "ticket_id",
     "template",
@@ -109,7 +121,10 @@ OUTBOX_COLUMNS = [
     "next_attempt_at",
     "created_at",
     "sent_at",
+    "lease_token",
+    "lease_owner",
 ]
+OUTBOX_DEFAULTS = (0, "")  # not leased
 
 
 def reference(kind: str, n: int) -> str:
@@ -182,7 +197,7 @@ def load(n: int, *, per_day: int, agent_ids: list[int], seed: int = 5) -> None:
                         i, reference(kind, i), kind, "web", state, "fr", f"{500000000 + i}", "",
                         "Martin", "Zoe", f"m{i}@example.org", "martin", "zoe", "", "", "",
                         False, 0, "", "match", "{}", assignee, claimed, decider, decided,
-                        reason, created, decided or created,
+                        reason, created, decided or created, *TICKET_DEFAULTS,
                     )
                 )  # fmt: skip
                 outbox.append(
@@ -206,7 +221,7 @@ def load(n: int, *, per_day: int, agent_ids: list[int], seed: int = 5) -> None:
             f"COPY workflows_outboxmessage ({', '.join(OUTBOX_COLUMNS)}) FROM STDIN"
         ) as copy:
             for row in outbox:
-                copy.write_row(row)
+                copy.write_row(row + OUTBOX_DEFAULTS)
         cursor.execute("SELECT setval(pg_get_serial_sequence('tickets_ticket', 'id'), %s)", [n])
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE tickets_ticket")
