@@ -62,17 +62,14 @@ messages: $(STAMP) ## refresh and compile the translation catalogues
 	DEBUG=1 $(BIN)/python manage.py makemessages -l fr -l en --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=tests --ignore=docs --ignore=scripts --ignore=benchmarks --ignore=build --ignore=test-artifacts
 	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
 
-benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (default guichet_bench; EMPTIES it, DROPS it after unless KEEP=1)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
-		$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000} $${KEEP:+--keep}
+benchmark-desk: $(STAMP) ## desk benchmark on PostgreSQL (guichet_bench, DESK_BENCH_DATABASE_URL overrides; EMPTIES it, DROPS it after unless KEEP=1)
+	$(BIN)/python benchmarks/desk.py --sizes $${SIZES:-10000,100000,1000000} $${KEEP:+--keep}
 
-benchmark-indexes: $(STAMP) ## EXPLAIN every desk/supervisor query on a large table (default guichet_bench; EMPTIES it, DROPS it after unless KEEP=1)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench} \
-		$(BIN)/python benchmarks/indexes.py --tickets $${TICKETS:-300000} --members $${MEMBERS:-300000} $${KEEP:+--keep}
+benchmark-indexes: $(STAMP) ## EXPLAIN every desk/supervisor query on a large table (guichet_bench, INDEXES_BENCH_DATABASE_URL overrides; EMPTIES it, DROPS it after unless KEEP=1)
+	$(BIN)/python benchmarks/indexes.py --tickets $${TICKETS:-300000} --members $${MEMBERS:-300000} $${KEEP:+--keep}
 
-benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (default guichet_bench5; DROPS it after unless KEEP=1)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench5} \
-		$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000} $${KEEP:+--keep}
+benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreSQL (guichet_bench5, SUPERVISOR_BENCH_DATABASE_URL overrides; EMPTIES its ticket tables, DROPS it after unless KEEP=1)
+	$(BIN)/python benchmarks/supervisor.py --sizes $${SIZES:-10000 100000 1000000} $${KEEP:+--keep}
 
 benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (recreates guichet_load, DROPS it after unless KEEP=1; empties Redis db 9)
 	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2} $${KEEP:+--keep}
@@ -83,9 +80,8 @@ benchmark-api: $(STAMP) ## API registry upsert rate and events-feed pages (DROPS
 benchmark-api-vs-form: $(STAMP) ## API registration p95 vs the form's over gunicorn (recreates guichet_api_form_bench, DROPS it after unless KEEP=1; empties Redis db 12)
 	$(BIN)/python benchmarks/api_vs_form.py --per-path $${PER_PATH:-150} $${KEEP:+--keep}
 
-benchmark-purge: $(STAMP) ## retention purge + archive_history at 10M history rows, desk p95 and RSS (default guichet_bench_purge; EMPTIES it, DROPS it after unless KEEP=1)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/guichet_bench_purge} \
-		$(BIN)/python benchmarks/purge.py --rows $${ROWS:-10000000} --archive-months $${MONTHS:-2} $${KEEP:+--keep}
+benchmark-purge: $(STAMP) ## retention purge + archive_history at 10M history rows, desk p95 and RSS (guichet_bench_purge, PURGE_BENCH_DATABASE_URL overrides; EMPTIES it, DROPS it after unless KEEP=1)
+	$(BIN)/python benchmarks/purge.py --rows $${ROWS:-10000000} --archive-months $${MONTHS:-2} $${KEEP:+--keep}
 
 benchmark-scale: $(BENCH_STAMP) ## 2 gunicorns + 2 workers + PgBouncer + Redis + SMTP sink under locust (DURATION=600 OVERLOAD=120; recreates guichet_scale, DROPS it after unless KEEP=1; ports 21300+)
 	$(BIN)/python benchmarks/scale.py --duration $${DURATION:-600} --overload-duration $${OVERLOAD:-120} $${KEEP:+--keep}

@@ -6,8 +6,9 @@ database when the run ends — finished, failed or interrupted — unless `--kee
 measure the same data again, e.g. `benchmarks/desk.py --measure-only`). Only a database whose
 name starts with the benchmark's own prefix is ever dropped (docs/benchmarks.md).
 
-The benchmarks that DROP and recreate their database read its URL from variables of their own
-(`use_private_services`, or scale.py's --database-url), never from DATABASE_URL itself.
+Every benchmark reads its database URL from a variable of its own (`use_private_services`, or
+scale.py's --database-url), never from DATABASE_URL itself, and refuses a database not named
+with its prefix before its first write (`require_benchmark_database`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def _name_and_admin_url(url: str) -> tuple[str, str]:
     return parts.path.lstrip("/"), parts._replace(path="/postgres").geturl()
 
 
+def require_benchmark_database(url: str, *, prefix: str) -> None:
+    """Exit unless the database of `url` is named `prefix`…, before the benchmark writes to it.
+
+    A benchmark empties (or drops) its database: a mistyped URL, or one pointing at the tests'
+    or a developer's database, must stop it before its first write, not only before the drop.
+    """
+    name, _admin = _name_and_admin_url(url)
+    if not name.startswith(prefix):
+        raise SystemExit(
+            f"refusing database {name!r}: this benchmark empties its database, so it writes only"
+            f" to one named {prefix}… (docs/benchmarks.md)"
+        )
+
+
 def database_create_if_missing(url: str) -> bool:
     """Create the database of `url` unless it exists; True if this call created it."""
     import psycopg
@@ -113,16 +128,15 @@ def dropped_unless_kept(url: str, *, keep: bool, prefix: str) -> Iterator[None]:
 def database_recreate(url: str, *, prefix: str) -> None:
     """DROP (sessions closed) and CREATE the benchmark database of `url`, then migrate it.
 
-    Refuses a name without `prefix`, so that a mistyped DATABASE_URL never empties real data.
+    Refuses a name without `prefix`, so that a mistyped URL never empties real data.
     """
     import subprocess
     from pathlib import Path
 
     import psycopg
 
+    require_benchmark_database(url, prefix=prefix)
     name, admin = _name_and_admin_url(url)
-    if not name.startswith(prefix):
-        raise SystemExit(f"refusing to drop {name!r}: a benchmark's database name starts {prefix}")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -1,14 +1,14 @@
 """Desk benchmark: queues, search and the ticket page with 10k..1M tickets on PostgreSQL.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench \\
-        .venv/bin/python benchmarks/desk.py --sizes 10000,100000,1000000
+    .venv/bin/python benchmarks/desk.py --sizes 10000,100000,1000000
 
 Loads a registry of --members members (default 1,000,000) with COPY, then grows the ticket
 table to each size in turn (COPY again, with their history rows and e-mails), VACUUM ANALYZEs,
 and measures in-process through Django's test client (full middleware, logged-in agent):
 median and p95 server time and the SQL query count of each page, beside a floor view (one
-keyset query, a plain template) measured in the same run. The database is emptied first:
-never point it at a database you care about; it is dropped at the end unless --keep. Prints
+keyset query, a plain template) measured in the same run. The database is
+`guichet_bench` (DESK_BENCH_DATABASE_URL overrides, DATABASE_URL is ignored; a name not starting
+guichet_bench is refused); it is emptied first and dropped at the end unless --keep. Prints
 Markdown and writes var/bench/desk.json.
 """
 
@@ -30,10 +30,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    dropped_unless_kept,
+    require_benchmark_database,
+    use_private_services,
+)
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_bench")
-os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+PREFIX = "guichet_bench"
+use_private_services(
+    database_variable="DESK_BENCH_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+    settings="benchmarks.settings",
+)
 
 import django  # noqa: E402
 
@@ -154,7 +163,7 @@ def ensure_database() -> None:
 
     db = settings.DATABASES["default"]
     if "postgresql" not in db["ENGINE"]:
-        sys.exit("the desk benchmark needs PostgreSQL: set DATABASE_URL")
+        sys.exit("the desk benchmark needs PostgreSQL: a postgres:// *_BENCH_DATABASE_URL")
     params = {"host": db["HOST"] or None, "port": db["PORT"] or None, "user": db["USER"]}
     if db.get("PASSWORD"):
         params["password"] = db["PASSWORD"]
@@ -558,7 +567,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     add_keep_argument(parser)
     args = parser.parse_args(argv)
-    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_bench"):
+    url = os.environ["DATABASE_URL"]
+    require_benchmark_database(url, prefix=PREFIX)
+    with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
         run(args)
 
 

@@ -37,6 +37,7 @@ from benchmarks.databases import (  # noqa: E402
     database_create_if_missing,
     database_drop,
     dropped_unless_kept,
+    require_benchmark_database,
     use_private_services,
 )
 
@@ -240,6 +241,8 @@ def main() -> None:
         database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
         settings="benchmarks.settings",
     )
+    # database_drop only warns about a foreign name; the migrate and COPY below would write.
+    require_benchmark_database(url, prefix=PREFIX)
     with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
         database_drop(url, prefix=PREFIX)
         database_create_if_missing(url)

@@ -1,12 +1,13 @@
 """Which tickets-table index each desk and supervisor query uses, on a large table (EXPLAIN).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench \\
-        .venv/bin/python benchmarks/indexes.py --tickets 300000 --members 300000
+    .venv/bin/python benchmarks/indexes.py --tickets 300000 --members 300000
     # after a migration that drops indexes, on the same rows (load with --keep first):
     ... benchmarks/indexes.py --measure-only --keep
 
-Loads the registry and tickets with the desk benchmark's loader (benchmarks/desk.py: the
-database is emptied first, and dropped at the end unless --keep), VACUUM ANALYZEs, then opens
+Loads the registry and tickets with the desk benchmark's loader (benchmarks/desk.py) into
+`guichet_bench` (INDEXES_BENCH_DATABASE_URL overrides, DATABASE_URL is ignored; a name not
+starting guichet_bench is refused; emptied first, dropped at the end unless --keep), VACUUM
+ANALYZEs, then opens
 each page as an agent or a supervisor through Django's test client, captures every query that
 reads `tickets_ticket`, runs `EXPLAIN (FORMAT JSON)` on it and prints the indexes the plan
 scans (a sequential scan of the tickets table is printed as `SEQ SCAN`), then the table's
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +27,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import desk  # noqa: E402  (sets DATABASE_URL / DJANGO_SETTINGS_MODULE)
-from benchmarks.databases import add_keep_argument, dropped_unless_kept  # noqa: E402
+from benchmarks import desk  # noqa: E402  (the loader; points DATABASE_URL at desk's database)
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    dropped_unless_kept,
+    require_benchmark_database,
+    use_private_services,
+)
+
+# After desk's import, which set the environment for the desk benchmark (Django is not set up
+# yet: the settings are read at run()'s django.setup()), this benchmark's own database.
+PREFIX = desk.PREFIX
+use_private_services(
+    database_variable="INDEXES_BENCH_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+    settings="benchmarks.settings",
+)
 
 
 def _plan_scans(node: dict[str, Any]) -> Iterator[str]:
@@ -114,9 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure-only", action="store_true", help="load nothing, EXPLAIN only")
     add_keep_argument(parser)
     args = parser.parse_args(argv)
-    with dropped_unless_kept(
-        desk.os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_bench"
-    ):
+    url = os.environ["DATABASE_URL"]
+    require_benchmark_database(url, prefix=PREFIX)
+    with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
         run(args)
 
 

@@ -1,11 +1,12 @@
 """Purge and archive benchmark: the retention purge and `archive_history` on a large history.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench_purge \\
-        .venv/bin/python benchmarks/purge.py --rows 10000000
+    .venv/bin/python benchmarks/purge.py --rows 10000000
 
-Fills a throwaway database fast, in SQL (INSERT … SELECT generate_series): `--rows` history rows
-in chains of `--events-per-ticket` (decided tickets spread over `--months` months), one sent
-e-mail per ticket (its address to redact) and `--sessions` expired sessions. The history rows
+Fills a throwaway database (`guichet_bench_purge`, PURGE_BENCH_DATABASE_URL overrides,
+DATABASE_URL is ignored; a name not starting guichet_bench is refused) fast, in SQL
+(INSERT … SELECT generate_series): `--rows` history rows in chains of `--events-per-ticket`
+(decided tickets spread over `--months` months), one sent e-mail per ticket (its address to
+redact) and `--sessions` expired sessions. The history rows
 are written with their real hash chain, computed in SQL exactly as
 `TicketEvent.canonical_payload` does (the append-only trigger only forbids UPDATE and DELETE), so
 `verify_history` accepts them (`--verify-database` checks the whole table: slow at 10M).
@@ -40,10 +41,16 @@ from benchmarks.databases import (  # noqa: E402
     add_keep_argument,
     database_create_if_missing,
     dropped_unless_kept,
+    require_benchmark_database,
+    use_private_services,
 )
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/guichet_bench_purge")
-os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+PREFIX = "guichet_bench"  # what the final drop accepts; the default is guichet_bench_purge
+use_private_services(
+    database_variable="PURGE_BENCH_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}_purge",
+    settings="benchmarks.settings",
+)
 
 import django  # noqa: E402
 
@@ -399,8 +406,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.batch:
         os.environ["GUICHET_RETENTION_BATCH"] = str(args.batch)
     url = os.environ["DATABASE_URL"]
+    require_benchmark_database(url, prefix=PREFIX)
     database_create_if_missing(url)
-    with dropped_unless_kept(url, keep=args.keep, prefix="guichet_bench"):
+    with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
         run(args)
 
 

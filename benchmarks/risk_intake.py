@@ -1,7 +1,6 @@
 """What the takeover signals cost at intake, at scale, on PostgreSQL (docs/benchmarks.md).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench_risk \\
-        .venv/bin/python benchmarks/risk_intake.py --members 1000000 --traces 1000000
+    .venv/bin/python benchmarks/risk_intake.py --members 1000000 --traces 1000000
 
 Loads --members registry members, each with an account, and --traces intake traces spread over
 the last 90 days (random keys, a few shared addresses and networks), with SQL set-returning
@@ -9,7 +8,9 @@ functions; VACUUM ANALYZEs; then measures the signals' own work for --runs submi
 (`risk.evidence_gather` + `risk.risk_assess` and the trace insert: the three queries intake
 adds): median and p95 milliseconds of each part and of their sum, and the query count, each
 against the issue's target (PASS/FAIL: <= 10 ms median, <= 3 queries), and prints the plans.
-The database is dropped at the end unless --keep (benchmarks/databases.py).
+The database is `guichet_bench_risk` (RISK_BENCH_DATABASE_URL overrides, DATABASE_URL is
+ignored; a name not starting guichet_bench_risk is refused), emptied first and dropped at the
+end unless --keep (benchmarks/databases.py).
 """
 
 from __future__ import annotations
@@ -25,8 +26,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/guichet_bench_risk"
+
+from benchmarks.databases import (  # noqa: E402
+    add_keep_argument,
+    database_create_if_missing,
+    dropped_unless_kept,
+    require_benchmark_database,
+    use_private_services,
+)
+
 PREFIX = "guichet_bench_risk"
+use_private_services(
+    database_variable="RISK_BENCH_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}",
+    settings="benchmarks.settings",
+)
+
+import django  # noqa: E402
+
 # The issue's targets for what the signals add to one submission at 1M tickets / 1M members.
 TARGET_MS = 10.0
 TARGET_QUERIES = 3
@@ -90,19 +107,11 @@ def main() -> None:
         action="store_true",
         help="measure the rows a previous run loaded (with --keep), load nothing",
     )
-    from benchmarks.databases import (
-        add_keep_argument,
-        database_create_if_missing,
-        dropped_unless_kept,
-    )
-
     add_keep_argument(parser)
     args = parser.parse_args()
-    url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    url = os.environ["DATABASE_URL"]
+    require_benchmark_database(url, prefix=PREFIX)
     database_create_if_missing(url)
-    import django
-
     django.setup()
     from django.core.management import call_command
     from django.db import connection, transaction

@@ -5,13 +5,14 @@ the page (median / p95 server time over repeated requests, time in SQL, number o
 the export of every ticket as CSV (wall time, peak Python memory with tracemalloc); the last
 column is the machine's 1-minute load average, since the box is shared.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet_bench5 \\
-        .venv/bin/python benchmarks/supervisor.py --sizes 10000 100000 1000000
+    .venv/bin/python benchmarks/supervisor.py --sizes 10000 100000 1000000
 
 The data has the shape of a busy desk: a constant intake of `--per-day` tickets a day (so N
 tickets span N / per-day days), almost everything older than two days decided, half of the
 last two days' tickets open, a codes e-mail for each confirmed registration or recovery. The
-database is created if missing and dropped at the end unless --keep (`--skip-load` needs it kept).
+database, `guichet_bench5` (SUPERVISOR_BENCH_DATABASE_URL overrides, DATABASE_URL is ignored; a
+name not starting guichet_bench is refused), is created if missing, its ticket tables emptied,
+and dropped at the end unless --keep (`--skip-load` needs it kept).
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ from benchmarks.databases import (  # noqa: E402
     add_keep_argument,
     database_create_if_missing,
     dropped_unless_kept,
+    require_benchmark_database,
+    use_private_services,
 )
 
+PREFIX = "guichet_bench"  # what the final drop accepts; the default is guichet_bench5
 # The test settings: production settings without the static manifest (no collectstatic here).
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "desk.settings_test")
+use_private_services(
+    database_variable="SUPERVISOR_BENCH_DATABASE_URL",
+    database_default=f"postgres://postgres@127.0.0.1:5432/{PREFIX}5",
+    settings="desk.settings_test",
+)
 os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
 
@@ -89,7 +96,19 @@ TICKET_COLUMNS = [
     "rejection_reason",
     "created_at",
     "updated_at",
+    # NOT NULL columns with a Python-side default only (COPY leaves them NULL otherwise).
+    "risk_level",
+    "risk_score",
+    "risk_signals",
+    "recheck_result",
+    "recheck_import_id",
+    "registry_now_matches",
+    "approval_reasons",
+    "approval_from_state",
 ]
+# Every ticket's values for the columns above from risk_level on: no signal, no re-check, no
+# four-eyes approval.
+TICKET_DEFAULTS = ("none", 0, "[]", "", "", False, "[]", "")
 OUTBOX_COLUMNS = [
     "ticket_id",
     "template",
@@ -102,7 +121,10 @@ OUTBOX_COLUMNS = [
     "next_attempt_at",
     "created_at",
     "sent_at",
+    "lease_token",
+    "lease_owner",
 ]
+OUTBOX_DEFAULTS = (0, "")  # not leased
 
 
 def reference(kind: str, n: int) -> str:
@@ -175,7 +197,7 @@ def load(n: int, *, per_day: int, agent_ids: list[int], seed: int = 5) -> None:
                         i, reference(kind, i), kind, "web", state, "fr", f"{500000000 + i}", "",
                         "Martin", "Zoe", f"m{i}@example.org", "martin", "zoe", "", "", "",
                         False, 0, "", "match", "{}", assignee, claimed, decider, decided,
-                        reason, created, decided or created,
+                        reason, created, decided or created, *TICKET_DEFAULTS,
                     )
                 )  # fmt: skip
                 outbox.append(
@@ -199,7 +221,7 @@ def load(n: int, *, per_day: int, agent_ids: list[int], seed: int = 5) -> None:
             f"COPY workflows_outboxmessage ({', '.join(OUTBOX_COLUMNS)}) FROM STDIN"
         ) as copy:
             for row in outbox:
-                copy.write_row(row)
+                copy.write_row(row + OUTBOX_DEFAULTS)
         cursor.execute("SELECT setval(pg_get_serial_sequence('tickets_ticket', 'id'), %s)", [n])
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE tickets_ticket")
@@ -256,14 +278,16 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true", help="measure the data in place")
     add_keep_argument(parser)
     args = parser.parse_args()
-    with dropped_unless_kept(os.environ["DATABASE_URL"], keep=args.keep, prefix="guichet_bench"):
+    url = os.environ["DATABASE_URL"]
+    require_benchmark_database(url, prefix=PREFIX)
+    with dropped_unless_kept(url, keep=args.keep, prefix=PREFIX):
         run(args)
 
 
 def run(args: argparse.Namespace) -> None:
     """The benchmark itself (its database is dropped afterwards unless --keep)."""
     if connection.vendor != "postgresql":
-        sys.exit("DATABASE_URL must point at PostgreSQL (e.g. .../guichet_bench5)")
+        sys.exit("SUPERVISOR_BENCH_DATABASE_URL must point at PostgreSQL (e.g. .../guichet_bench5)")
     database_create_if_missing(os.environ["DATABASE_URL"])  # dropped after the last run
     call_command("migrate", verbosity=0)
     agent_ids, boss = staff()
