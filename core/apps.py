@@ -9,4 +9,5 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
-        from core import audit, checks  # noqa: F401  (system checks, auth log receivers)
+        # System checks, auth log receivers, the `any_of` lookup.
+        from core import audit, checks, lookups  # noqa: F401

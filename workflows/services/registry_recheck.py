@@ -41,7 +41,6 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from core.bulk_values import bulk_values
 from members.models import Account, Coverage, Member
 from members.services.registry import (
     BATCH_SIZE,
@@ -180,13 +179,13 @@ def registry_recheck(
     if to_lock:
         list(
             Member.objects.select_for_update(no_key=True)
-            .filter(pk__in=bulk_values(to_lock))
+            .filter(pk__any_of=to_lock)
             .values_list("pk", flat=True)
         )
-    of_members = Q(member_id__in=bulk_values(member_ids))
+    of_members = Q(member_id__any_of=member_ids)
     if added:
         # ticket_sub_member_idx: the requests that typed one of the new member numbers.
-        of_members |= Q(member__isnull=True, submitted_member_number__in=bulk_values(list(added)))
+        of_members |= Q(member__isnull=True, submitted_member_number__any_of=list(added))
     tickets: list[Ticket] = list(
         Ticket.objects.select_for_update(of=("self",))
         .select_related("member")
