@@ -6,8 +6,9 @@ Recreates the dedicated database `guichet_api_bench` (API_BENCH_DATABASE_URL ove
 DROPPED first, and dropped at the end unless --keep) and runs without Redis (local-memory cache,
 tasks in-process):
 
-  registry   a base registry of --base members (default 1,000,000, one coverage each, inserted
-             in SQL and analysed: production-sized indexes and plans), then POST
+  registry   a base registry of --base members (default 1,000,000, one coverage each) and
+             --tickets requests over them (default 1,000,000, a third open), inserted in SQL
+             and analysed (production-sized indexes and plans), then POST
              /api/v1/registry/members in batches of --batch (default 1000) of --members new
              members (insert), then the same members with a new last name and e-mail (update:
              an UPDATE and a re-check each), then those rows again (repeat: nothing to write),
@@ -151,7 +152,9 @@ def seed_events(count: int) -> None:
                 'pending', 'confirmed', 'system', 'sent', '', '{"template": "credentials"}',
                 '', now() - interval '1 hour', '', ''
             FROM generate_series(0, %s - 1) g
-            JOIN tickets_ticket t ON t.id = (SELECT min(id) FROM tickets_ticket) + g %% %s
+            JOIN tickets_ticket t
+                ON t.id = (SELECT min(id) FROM tickets_ticket WHERE reference LIKE 'REG-%%')
+                    + g %% %s
             """,
             [count, tickets],
         )
@@ -303,6 +306,12 @@ def main() -> None:
         default="1,2,4",
         help="registry over HTTP: concurrent clients, one pass per count (default 1,2,4; 0: none)",
     )
+    parser.add_argument(
+        "--tickets",
+        type=int,
+        default=1_000_000,
+        help="requests over the base registry, a third open (default 1,000,000)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -317,7 +326,7 @@ def main() -> None:
         print(f"load average before: {os.getloadavg()[0]:.2f}")
         if not args.skip_registry:
             base_first = 100_000_000  # the base registry; the timed members come after it
-            seed_registry_base(args.base, base_first)
+            seed_registry_base(args.base, base_first, tickets=args.tickets)
             first = base_first + args.base
             api = _client("bench-registry", ["registry:write"])
             bench_registry(api, first=first, members=args.members, batch=args.batch)

@@ -54,8 +54,9 @@ def registry_batches(
     ]
 
 
-def seed_registry_base(count: int, first: int) -> None:
-    """`count` members (one coverage each) from member number `first`, in SQL, then ANALYZE.
+def seed_registry_base(count: int, first: int, *, tickets: int = 0) -> None:
+    """`count` members (one coverage each) from member number `first`, and `tickets` requests
+    over them, in SQL, then ANALYZE.
 
     The timed batches then write into a registry of production size: the unique index on
     member_number and the name indexes are as deep as they will be, and the planner's
@@ -99,11 +100,52 @@ def seed_registry_base(count: int, first: int) -> None:
             "INSERT INTO members_coverage (member_id, kind) "
             "SELECT id, 'health_principal' FROM members_member"
         )
+    _seed_tickets(tickets, first, count)
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        for table in ("members_member", "members_coverage"):
+        for table in ("members_member", "members_coverage", "tickets_ticket"):
             conn.execute(f"VACUUM (ANALYZE) {table}")
-    print(f"seeded a registry of {count:,} members in {time.perf_counter() - started:.0f} s",
-          flush=True)  # fmt: skip
+    print(f"seeded a registry of {count:,} members and {tickets:,} tickets in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+
+
+def _seed_tickets(count: int, first: int, members: int) -> None:
+    """`count` tickets over the base members, one in three still open: the re-check's read of
+    open requests then runs over a production-sized tickets table and its indexes."""
+    from django.db import connection
+
+    from tickets.models import Ticket
+
+    if count <= 0:
+        return
+    explicit = {
+        "reference": "'RGB-' || lpad(g::text, 8, '0')",
+        "kind": "'REG'",
+        "state": "(ARRAY['pending','confirmed','rejected'])[1 + g %% 3]",
+        "member_id": "(SELECT min(id) FROM members_member) + g %% %s",
+        "submitted_member_number": f"({first} + g %% %s)::text",
+        "submitted_last_name": "'Base'",
+        "submitted_first_name": "'Jo'",
+        "submitted_email": "'x@example.org'",
+        "last_name_key": "'base'",
+        "first_name_key": "'jo'",
+        "match_result": "'match'",
+        "created_at": "now() - interval '30 days'",
+        "updated_at": "now() - interval '30 days'",
+    }
+    defaults: list[tuple[str, Any]] = []
+    for field in Ticket._meta.concrete_fields:
+        if field.primary_key or field.column in explicit:
+            continue
+        value = None if field.null and not field.has_default() else field.get_default()
+        defaults.append((field.column, field.get_db_prep_save(value, connection)))
+    columns = ", ".join([*explicit, *(column for column, _value in defaults)])
+    values = ", ".join([*explicit.values(), *("%s" for _ in defaults)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO tickets_ticket ({columns}) SELECT {values} "  # noqa: S608 (constants)
+            "FROM generate_series(0, %s - 1) g",
+            [members, members, *(value for _column, value in defaults), count],
+        )
 
 
 def _token(base: str, client_id: str, secret: str) -> str:
