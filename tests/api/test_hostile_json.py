@@ -1,8 +1,10 @@
-"""A lone UTF-16 surrogate in a JSON body is a 400 problem on every endpoint, never a 500.
+"""JSON that no service can take is a 400 `malformed-body` problem on every endpoint, never a 500.
 
-JSON may escape one (`"\\ud800"`); decoded, it is a string no database, log or mailbox can
-hold. Before the API's parser refused it, the recovery endpoint and the registry batch answered
-500 (the database driver failed to encode the value).
+- A lone UTF-16 surrogate: JSON may escape one (`"\\ud800"`); decoded, it is a string no
+  database, log or mailbox can hold. Before the API's parser refused it, the recovery endpoint
+  and the registry batch answered 500 (the database driver failed to encode the value).
+- Nesting deeper than Python's recursion limit (`[[[[...]]]]`): every JSON endpoint answered 500
+  (RecursionError in the decoder).
 """
 
 from __future__ import annotations
@@ -74,3 +76,33 @@ def test_a_surrogate_pair_is_one_character_and_is_stored(api: Client) -> None:
     response = api.post("/api/v1/registry/members", text, content_type="application/json")
     assert response.status_code == 200, response.content
     assert Member.objects.get(member_number="400000001").first_name == "Zoë😀"
+
+
+JSON_ENDPOINTS = [
+    *(f"/api/v1/requests/{kind}" for kind in KINDS),
+    "/api/v1/registry/members",
+    "/api/v1/webhooks",
+]
+
+
+@pytest.mark.parametrize("url", JSON_ENDPOINTS)
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 100_000 + "]" * 100_000, '{"members": ' + "[" * 50_000 + "]" * 50_000 + "}"],
+    ids=["array", "in-an-object"],
+)
+def test_runaway_nesting_is_a_malformed_body_problem(api: Client, url: str, body: str) -> None:
+    response = api.post(url, body, content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    problem = response.json()
+    assert problem["type"].endswith("/malformed-body")
+    assert "nests" in problem["detail"]
+
+
+def test_reasonable_nesting_is_still_read(api: Client) -> None:
+    response = api.post(
+        "/api/v1/registry/members",
+        json.dumps({"members": [REGISTRY_ROW], "note": [[[["deep but fine"]]]]}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
