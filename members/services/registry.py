@@ -84,8 +84,8 @@ class BatchChanges:
 
     changed: list[int]
     added: dict[str, int]
-    # Members whose row this batch's transaction already updated, so holds locked (at least
-    # FOR NO KEY UPDATE, PostgreSQL's lock for an UPDATE): the re-check need not lock them again.
+    # Members this batch's transaction already holds locked (at least FOR NO KEY UPDATE: the
+    # stored ones read, those it updated): the re-check need not lock them again.
     locked: frozenset[int] = frozenset()
 
 
@@ -296,10 +296,15 @@ def _write_batch_orm(batch: list[MemberRow], now: datetime.datetime) -> BatchCha
 # PostgreSQL: the batch as one JSON parameter per statement, no model instances. JSON rather
 # than arrays: the driver quotes an array element by element in Python (a regular expression
 # each), json.dumps does the whole batch in C; the server unpacks either as fast.
+# The stored members are locked as they are read, in member-number order, and new members are
+# inserted in that order: two batches sharing members (a feed sending several at once) take
+# their locks in one order, so they never deadlock, and the later one reads what the earlier
+# one committed (its coverages included: no duplicate). The lock is the intake's (NO KEY).
 _PG_STORED = (
     "SELECT id, member_number, nir, last_name, first_name, birth_date, email "
     'FROM "members_member" '
-    "WHERE member_number = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+    "WHERE member_number = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+    'ORDER BY member_number COLLATE "C" FOR NO KEY UPDATE'  # the order of Python's sorted()
 )
 _PG_HELD = (
     'SELECT member_id, kind FROM "members_coverage" '
@@ -331,6 +336,10 @@ _PG_ADD_COVERAGES = (
     'INSERT INTO "members_coverage" (member_id, kind) '
     "SELECT * FROM json_to_recordset(%s::json) AS t(member_id bigint, kind varchar)"
 )
+
+
+def _by_member_number(r: MemberRow) -> str:
+    return r.member_number
 
 
 def _upsert_record(r: MemberRow) -> dict[str, str]:
@@ -383,7 +392,11 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
         if writes:
             cursor.execute(
                 _PG_UPSERT,
-                [now, now, json.dumps([_upsert_record(r) for r in writes])],
+                [
+                    now,
+                    now,
+                    json.dumps([_upsert_record(r) for r in sorted(writes, key=_by_member_number)]),
+                ],
             )
             written: dict[str, int] = {}
             inserted: set[str] = set()
@@ -412,7 +425,9 @@ def _write_batch_postgresql(batch: list[MemberRow], now: datetime.datetime) -> B
                     _PG_ADD_COVERAGES,
                     [json.dumps([{"member_id": pk, "kind": kind} for pk, kind in pairs])],
                 )
-    return BatchChanges(changed=changed, added=added, locked=frozenset(updated))
+    # Every stored member was locked by the first read, every other one by the upsert.
+    locked = frozenset(row[0] for row in stored.values()) | frozenset(updated)
+    return BatchChanges(changed=changed, added=added, locked=locked)
 
 
 def member_import_rows(

@@ -87,7 +87,9 @@ def test_on_postgresql_a_member_another_writer_added_meanwhile_is_not_lost(
     member_import_rows(rows=_rows(3), batch_size=3)
     before = dict(Member.objects.values_list("member_number", "updated_at"))
     # As if the batch's read ran before another writer committed the very same rows.
-    monkeypatch.setattr(registry, "_PG_STORED", registry._PG_STORED + " AND false")
+    monkeypatch.setattr(
+        registry, "_PG_STORED", registry._PG_STORED.replace("WHERE ", "WHERE false AND ")
+    )
     report = member_import_rows(rows=_rows(3), batch_size=3)
     assert report.ok and report.added == 3
     assert dict(Member.objects.values_list("member_number", "updated_at")) == before

@@ -292,9 +292,9 @@ def test_the_history_rows_of_a_re_check_continue_each_tickets_hash_chain(tmp_pat
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_member_the_batch_updated_stays_locked_for_its_re_check() -> None:
-    """The re-check does not lock again the members the batch's UPDATE wrote: that UPDATE holds
-    the intake's lock (FOR NO KEY UPDATE) until the batch commits, as another session sees."""
+def test_the_members_of_a_batch_stay_locked_for_its_re_check() -> None:
+    """The re-check does not lock again the members the batch read or updated: the batch holds
+    the intake's lock (FOR NO KEY UPDATE) on them until it commits, as another session sees."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's (SQLite locks the whole database)")
     import psycopg
@@ -302,7 +302,7 @@ def test_a_member_the_batch_updated_stays_locked_for_its_re_check() -> None:
 
     from members.services.registry import BatchChanges, member_import_rows, parse_member_row
 
-    updated, coverage_only = MemberFactory(), MemberFactory()
+    updated, coverage_only, untouched = MemberFactory(), MemberFactory(), MemberFactory()
     intake_request(updated)
     rows = [
         parse_member_row(1, {**_record(updated), "first_name": "Chloé"}),
@@ -315,7 +315,7 @@ def test_a_member_the_batch_updated_stays_locked_for_its_re_check() -> None:
         params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": db["NAME"]}
         with psycopg.connect(**params, autocommit=True) as other:
             free = {}
-            for member in (updated, coverage_only):
+            for member in (updated, coverage_only, untouched):
                 try:
                     other.execute(
                         "SELECT 1 FROM members_member WHERE id = %s FOR NO KEY UPDATE NOWAIT",
@@ -329,5 +329,5 @@ def test_a_member_the_batch_updated_stays_locked_for_its_re_check() -> None:
     member_import_rows(rows=enumerate(rows), on_changes=lockable_elsewhere)
     ((changes, free),) = seen
     assert set(changes.changed) == {updated.pk, coverage_only.pk}
-    assert changes.locked == {updated.pk}  # the coverage-only change wrote no member row...
-    assert free == {updated.pk: False, coverage_only.pk: True}  # ...so only it needs the lock
+    assert changes.locked == {updated.pk, coverage_only.pk}
+    assert free == {updated.pk: False, coverage_only.pk: False, untouched.pk: True}
