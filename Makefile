@@ -74,8 +74,9 @@ benchmark-supervisor: $(STAMP) ## supervisor page + queue CSV export on PostgreS
 benchmark-load: $(STAMP) ## sustained load, gunicorn+worker+sink (recreates guichet_load, DROPS it after unless KEEP=1; empties Redis db 9)
 	$(BIN)/python benchmarks/load.py --minutes $${MINUTES:-10} --rate $${RATE:-2} $${KEEP:+--keep}
 
-benchmark-api: $(STAMP) ## API registry upsert rate and events-feed pages (DROPS guichet_api_bench)
-	$(BIN)/python benchmarks/api.py --members $${MEMBERS:-20000} --events $${EVENTS:-1000000}
+benchmark-api: $(STAMP) ## API registry upsert rate (1M-member registry, in-process and over gunicorn with 1/2/4 clients) and events-feed pages (DROPS guichet_api_bench; empties Redis db 13)
+	$(BIN)/python benchmarks/api.py --members $${MEMBERS:-100000} --base $${BASE:-1000000} \
+		--tickets $${TICKETS:-1000000} --clients $${CLIENTS:-1,2,4} --events $${EVENTS:-1000000}
 
 benchmark-api-vs-form: $(STAMP) ## API registration p95 vs the form's over gunicorn (recreates guichet_api_form_bench, DROPS it after unless KEEP=1; empties Redis db 12)
 	$(BIN)/python benchmarks/api_vs_form.py --per-path $${PER_PATH:-150} $${KEEP:+--keep}
