@@ -20,9 +20,10 @@ from members.throttling import login_blocked
 from tests.factories import MemberAccountFactory, MemberFactory
 from tests.requests import identity_form
 from tickets.models import Channel, EventKind, Ticket, TicketKind, TicketState
-from workflows.models import EmailTemplate, OutboxMessage, RequestAlias
+from workflows.models import EmailTemplate, OutboxMessage, OutboxStatus, RequestAlias
 from workflows.services.accounts import email_changes_apply_due
 from workflows.services.decisions import ticket_approve, ticket_confirm
+from workflows.services.delivery import outbox_deliver
 from workflows.services.intake import RequestData, request_intake
 
 pytestmark = pytest.mark.django_db
@@ -320,6 +321,30 @@ def test_closing_an_account_refuses_login_generically_and_tells_the_member(
     assert closed.content.replace(b"710000001", b"X") == unknown.content.replace(
         b"719999999", b"X"
     ) or _same_without_csrf(closed.content, unknown.content)
+
+
+def test_codes_queued_before_a_closure_are_never_issued(
+    member: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Codes queued (a recovery confirmed), then the account closed before the worker sends
+    them: the closure wins, no password is set and nothing is e-mailed."""
+    queued = OutboxMessage.objects.create(
+        template=EmailTemplate.CREDENTIALS, recipient=member.email, language="en", account=member
+    )
+    ticket = request_intake(data=_support(TicketKind.CLOSURE)).ticket
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_confirm(reference=ticket.reference, actor=agent)
+        ticket_approve(reference=ticket.reference, actor=supervisor)
+    password_before = Account.objects.get(pk=member.pk).password
+    mail.outbox.clear()
+    assert outbox_deliver(message_id=queued.pk) == "failed"
+    queued.refresh_from_db()
+    assert queued.status == OutboxStatus.FAILED and "AccountClosed" in queued.last_error
+    assert mail.outbox == []
+    assert Account.objects.get(pk=member.pk).password == password_before
 
 
 def _same_without_csrf(a: bytes, b: bytes) -> bool:

@@ -19,6 +19,11 @@ class AccountFrozen(Exception):
     """Codes for a frozen account are never issued (a permanent delivery failure)."""
 
 
+class AccountClosed(Exception):
+    """Codes for a closed account are never issued (a permanent delivery failure): a closure
+    confirmed after the codes were queued wins, and a closed account never opens again."""
+
+
 class RecipientNotOnFile(Exception):
     """Codes go only to the address on file when they are sent, never to one not (or no longer)
     in force, such as the new address of a change still waiting (a permanent delivery failure)."""
@@ -39,6 +44,8 @@ def credentials_issue(
         if account.is_frozen:
             # The member said "this was not me" after these codes were queued: never sent.
             raise AccountFrozen(account_id)
+        if account.is_closed:
+            raise AccountClosed(account_id)
         if emails_differ(account.email, recipient):
             raise RecipientNotOnFile(account_id)
         account.set_password(password)

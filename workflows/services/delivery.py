@@ -18,7 +18,12 @@ from tickets.models import Ticket
 from workflows.emails import build_email
 from workflows.models import EmailTemplate, OutboxMessage
 from workflows.services.accounts import email_change_notice_pending, email_change_token_issue
-from workflows.services.credentials import AccountFrozen, RecipientNotOnFile, credentials_issue
+from workflows.services.credentials import (
+    AccountClosed,
+    AccountFrozen,
+    RecipientNotOnFile,
+    credentials_issue,
+)
 from workflows.services.not_me import NOT_ME_TEMPLATES, not_me_link_issue
 from workflows.services.outbox import (
     LeaseKeeper,
@@ -180,7 +185,7 @@ def _outbox_send_leased(*, message: OutboxMessage, lease: LeaseKeeper) -> str:
             "outbox message %s attempt %s failed: %s", message.pk, message.attempts, error
         )
         permanent = is_permanent(exc) or isinstance(
-            exc, (EmailChangeGone, AccountFrozen, RecipientNotOnFile)
+            exc, (EmailChangeGone, AccountFrozen, AccountClosed, RecipientNotOnFile)
         )
         outbox_mark_failed(message=message, error=error, permanent=permanent)
         return "failed"
