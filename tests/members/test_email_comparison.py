@@ -7,16 +7,19 @@ would call them different.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
-from members.models import Account, EmailChangeRequest
+from members.models import Account, EmailChangeOutcome, EmailChangeRequest
 from members.services.accounts import emails_differ
 from tests.factories import MemberAccountFactory, MemberFactory
 from tickets.models import TicketKind
+from workflows.services.accounts import email_changes_apply_due
 from workflows.services.decisions import ticket_approve, ticket_confirm
 from workflows.services.intake import RequestData, request_intake
 
@@ -84,3 +87,40 @@ def test_support_path_does_not_tell_the_old_address_of_a_case_only_change(
         ticket_approve(reference=ticket.reference, actor=supervisor)
     # One notice, to the address now on file; no "your address changed" to the same mailbox twice.
     assert [m.to for m in mail.outbox] == [[typed.strip()]]
+
+
+def test_a_case_only_change_through_support_replaces_a_change_still_waiting(
+    account: Account,
+    agent: Account,
+    supervisor: Account,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The member's latest request wins: an older change of address, still in its waiting time,
+    must not apply after a support ticket set the address on file (in other case)."""
+    now = timezone.now()
+    waiting = EmailChangeRequest.objects.create(
+        account=account,
+        new_email="elsewhere@example.org",
+        confirmed_at=now,
+        applies_at=now + datetime.timedelta(hours=1),
+    )
+    ticket = request_intake(
+        data=RequestData(
+            kind=TicketKind.EMAIL_CHANGE,
+            member_number="760000002",
+            last_name=account.member.last_name,
+            first_name=account.member.first_name,
+            birth_date=account.member.birth_date,
+            email="typed@example.org",
+            message="My address",
+            requested_email="Strasse@Example.org",
+        )
+    ).ticket
+    ticket_confirm(reference=ticket.reference, actor=agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_approve(reference=ticket.reference, actor=supervisor)
+    waiting.refresh_from_db()
+    assert waiting.used_at is not None and waiting.outcome == EmailChangeOutcome.SUPERSEDED
+    email_changes_apply_due(now=now + datetime.timedelta(days=30))
+    account.refresh_from_db()
+    assert account.email == "Strasse@Example.org"

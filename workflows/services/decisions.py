@@ -366,7 +366,11 @@ def _change_email(
     if not new_email:
         raise TicketActionError("no_new_email")
     if account.email and not emails_differ(account.email, new_email):
-        # The same mailbox (case aside): nothing to wait for, nothing to veto; at once.
+        # The same mailbox (case aside): nothing to wait for, nothing to veto; at once. A change
+        # still waiting is replaced, as by any newer request: it must not apply later.
+        email_changes_cancel(
+            account=account, outcome=EmailChangeOutcome.SUPERSEDED, skip=ticket.reference
+        )
         old_email = account_email_set(account=account, new_email=new_email)
         event_record(ticket=ticket, kind=EventKind.OUTCOME, actor=actor, reason="email_changed")
         email_change_notify(
