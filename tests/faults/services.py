@@ -67,6 +67,10 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        # A second server on the same port would exit at once (the port is taken) while the
+        # first kept answering: the caller would think it restarted, and stop() would leak it.
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError(f"redis-server on port {self.port} is already running")
         self.process = subprocess.Popen(
             [
                 require_binary("redis-server"),
@@ -84,6 +88,8 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
+        if self.process.poll() is not None:  # someone else answers on this port
+            raise RuntimeError(f"redis-server on port {self.port} exited: the port is taken")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -211,7 +211,9 @@ def test_no_secret_at_rest_with_debug_logs_and_exceptions_in_the_credential_task
         scan_database([*never_anywhere, controls["db"]], report)
         for handler in logging.getLogger().handlers:
             handler.flush()
-        redis_server.start()  # read the keys back as the restarted server loaded them
+        # Read the keys back as a restarted server loads them from its files.
+        redis_server.stop()
+        redis_server.start()
         scan_redis(
             [*never_anywhere, *never_outside_db, controls["redis"]], report, redis_server.url
         )
