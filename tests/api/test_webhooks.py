@@ -191,6 +191,10 @@ def test_private_and_loopback_targets_are_refused(url: str, client: Client) -> N
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert not WebhookSubscription.objects.exists()
+    # The refusal names no address: it must not map the insurer's internal DNS for a client.
+    for address in ("127.0.0.1", "::1", "10.1.2.3", "192.168.0.1", "169.254"):
+        if address not in url:
+            assert address not in response.content.decode()
 
 
 def test_a_target_that_turned_private_is_refused_at_send_time() -> None:
@@ -203,6 +207,7 @@ def test_a_target_that_turned_private_is_refused_at_send_time() -> None:
     assert webhook_deliver(delivery_id=delivery.pk) == "retrying"
     delivery.refresh_from_db()
     assert "non-public address" in delivery.last_error
+    assert "127.0.0.1" not in delivery.last_error  # the client's log names no address
 
 
 @override_settings(GUICHET_WEBHOOK_ALLOW_PRIVATE_TARGETS=True)

@@ -69,6 +69,16 @@ def _address_refused(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
     return None
 
 
+# What a client reads (the API's answer, its delivery log): never the address a name resolved
+# to, which would make the refusal an oracle for the insurer's internal DNS; the log has it.
+NON_PUBLIC_TARGET = "the host resolves to a non-public address"
+
+
+def _refused(hostname: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    logger.warning("webhook target %s refused: it resolves to %s", hostname, address)
+    return NON_PUBLIC_TARGET
+
+
 def target_check(url: str) -> None:
     """Refuse a URL that is not http(s) or that resolves to a non-public address.
 
@@ -81,12 +91,12 @@ def target_check(url: str) -> None:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise WebhookError(f"the host does not resolve: {exc}") from None
+    except (socket.gaierror, UnicodeError):
+        raise WebhookError("the host does not resolve") from None
     for info in infos:
         address = _address_refused(str(info[4][0]))
         if address is not None:
-            raise WebhookError(f"the host resolves to a non-public address ({address})")
+            raise WebhookError(_refused(parts.hostname, address))
 
 
 class TargetRefused(OSError):
@@ -100,7 +110,7 @@ def _peer_check(connection: http.client.HTTPConnection) -> None:
     address = _address_refused(str(connection.sock.getpeername()[0]))
     if address is not None:
         connection.close()
-        raise TargetRefused(f"the host resolves to a non-public address ({address})")
+        raise TargetRefused(_refused(connection.host, address))
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
