@@ -25,6 +25,7 @@ from tickets.models import EventKind
 from tickets.services import event_record
 from workflows.models import WebhookDelivery, WebhookStatus, WebhookSubscription
 from workflows.services.webhooks import (
+    _address_refused,
     webhook_deliver,
     webhook_replay,
     webhook_retry_delay,
@@ -177,6 +178,13 @@ def test_backoff_doubles_and_is_capped() -> None:
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://0.0.0.0/hook",
+        # IPv6 forms that lead to a private IPv4 address through a gateway or a mapping.
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+        "http://[2002:a00:1::1]/hook",  # 6to4 of 10.0.0.1
+        "http://[::a00:1]/hook",  # IPv4-compatible 10.0.0.1
+        "http://[64:ff9b:1::1]/hook",  # NAT64 local use
         "ftp://example.org/hook",
     ],
 )
@@ -192,7 +200,7 @@ def test_private_and_loopback_targets_are_refused(url: str, client: Client) -> N
     assert response["Content-Type"] == "application/problem+json"
     assert not WebhookSubscription.objects.exists()
     # The refusal names no address: it must not map the insurer's internal DNS for a client.
-    for address in ("127.0.0.1", "::1", "10.1.2.3", "192.168.0.1", "169.254"):
+    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254"):
         if address not in url:
             assert address not in response.content.decode()
 
@@ -300,3 +308,10 @@ def test_a_host_that_rebinds_to_loopback_after_the_check_is_never_reached(
     assert receiver.received == []
     delivery.refresh_from_db()
     assert "non-public address" in delivery.last_error
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700:4700::1111", "8.8.8.8"]
+)
+def test_public_addresses_stay_allowed_whatever_their_form(address: str) -> None:
+    assert _address_refused(address) is None

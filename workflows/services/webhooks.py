@@ -61,11 +61,35 @@ def webhook_secret(subscription: WebhookSubscription) -> str:
     return _fernet().decrypt(subscription.secret_encrypted.encode()).decode()
 
 
+# IPv6 ranges that carry an IPv4 address a gateway may deliver to (RFC 6052 NAT64, the
+# deprecated IPv4-compatible form), and NAT64's local-use range (RFC 8215), never public.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to (mapped, 6to4, NAT64, Teredo client...)."""
+    embedded = [address.ipv4_mapped, address.sixtofour]
+    if address in _NAT64_WELL_KNOWN or address in _IPV4_COMPATIBLE:
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.teredo is not None:
+        embedded.extend(address.teredo)
+    return [v4 for v4 in embedded if v4 is not None]
+
+
 def _address_refused(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address if it is not a public one (private, loopback, link-local, multicast...)."""
+    """The address if it is not a public one (private, loopback, link-local, multicast...),
+    also when it is an IPv6 address that leads to such an IPv4 one (`64:ff9b::7f00:1`)."""
     address = ipaddress.ip_address(text.split("%")[0])
     if not address.is_global or address.is_multicast:
         return address
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL_USE:
+            return address
+        for v4 in _embedded_ipv4(address):
+            if not v4.is_global or v4.is_multicast:
+                return address
     return None
 
 
