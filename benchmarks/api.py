@@ -62,6 +62,7 @@ from benchmarks.registry_http import (  # noqa: E402
     registry_batches,
     seed_registry_base,
 )
+from benchmarks.series import insert_series  # noqa: E402
 
 PREFIX = "guichet_api_bench"
 
@@ -113,8 +114,8 @@ def seed_events(count: int) -> None:
 
     tickets = max(count // 10, 1)
     started = time.perf_counter()
-    # One INSERT ... SELECT (bulk_create took 16 minutes for 1M on the loaded machine): the
-    # columns below from the series, every other one its field's default.
+    # One INSERT ... SELECT (benchmarks/series.py): the columns below from the series, every
+    # other one its field's default.
     explicit = {
         "reference": "'REG-' || lpad(g::text, 8, '0')",
         "kind": "'REG'",
@@ -127,20 +128,7 @@ def seed_events(count: int) -> None:
         "created_at": "now() - interval '2 days' + g * interval '1 ms'",
         "updated_at": "now() - interval '2 days'",
     }
-    defaults: list[tuple[str, Any]] = []
-    for field in Ticket._meta.concrete_fields:
-        if field.primary_key or field.column in explicit:
-            continue
-        value = None if field.null and not field.has_default() else field.get_default()
-        defaults.append((field.column, field.get_db_prep_save(value, connection)))
-    columns = ", ".join([*explicit, *(column for column, _value in defaults)])
-    values = ", ".join([*explicit.values(), *("%s" for _ in defaults)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO tickets_ticket ({columns}) SELECT {values} "  # noqa: S608 (constants)
-            "FROM generate_series(0, %s - 1) g",
-            [*(value for _column, value in defaults), tickets],
-        )
+    insert_series(Ticket, explicit, tickets)
     with connection.cursor() as cursor:
         print(f"seeded {tickets:,} tickets in {time.perf_counter() - started:.0f} s", flush=True)
         started = time.perf_counter()

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.series import insert_series
+
 ROOT = Path(__file__).resolve().parent.parent
 BIRTH_DATE = "1970-05-17"
 
@@ -82,20 +84,8 @@ def seed_registry_base(count: int, first: int, *, tickets: int = 0) -> None:
         "created_at": "now()",
         "updated_at": "now()",
     }
-    defaults: list[tuple[str, Any]] = []
-    for field in Member._meta.concrete_fields:
-        if field.primary_key or field.column in explicit:
-            continue
-        value = None if field.null and not field.has_default() else field.get_default()
-        defaults.append((field.column, field.get_db_prep_save(value, connection)))
-    columns = ", ".join([*explicit, *(column for column, _value in defaults)])
-    values = ", ".join([*explicit.values(), *("%s" for _ in defaults)])
+    insert_series(Member, explicit, count)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO members_member ({columns}) SELECT {values} "  # noqa: S608 (constants)
-            "FROM generate_series(0, %s - 1) g",
-            [*(value for _column, value in defaults), count],
-        )
         cursor.execute(
             "INSERT INTO members_coverage (member_id, kind) "
             "SELECT id, 'health_principal' FROM members_member"
@@ -111,7 +101,6 @@ def seed_registry_base(count: int, first: int, *, tickets: int = 0) -> None:
 def _seed_tickets(count: int, first: int, members: int) -> None:
     """`count` tickets over the base members, one in three still open: the re-check's read of
     open requests then runs over a production-sized tickets table and its indexes."""
-    from django.db import connection
 
     from tickets.models import Ticket
 
@@ -132,20 +121,7 @@ def _seed_tickets(count: int, first: int, members: int) -> None:
         "created_at": "now() - interval '30 days'",
         "updated_at": "now() - interval '30 days'",
     }
-    defaults: list[tuple[str, Any]] = []
-    for field in Ticket._meta.concrete_fields:
-        if field.primary_key or field.column in explicit:
-            continue
-        value = None if field.null and not field.has_default() else field.get_default()
-        defaults.append((field.column, field.get_db_prep_save(value, connection)))
-    columns = ", ".join([*explicit, *(column for column, _value in defaults)])
-    values = ", ".join([*explicit.values(), *("%s" for _ in defaults)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO tickets_ticket ({columns}) SELECT {values} "  # noqa: S608 (constants)
-            "FROM generate_series(0, %s - 1) g",
-            [members, members, *(value for _column, value in defaults), count],
-        )
+    insert_series(Ticket, explicit, count, explicit_params=[members, members])
 
 
 def _token(base: str, client_id: str, secret: str) -> str:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from members.models import Account, EmailChangeOutcome, EmailChangeRequest
 from members.services.accounts import emails_differ
 from tests.factories import MemberAccountFactory, MemberFactory
-from tickets.models import TicketKind
+from tickets.models import Ticket, TicketKind
 from workflows.services.accounts import email_changes_apply_due
 from workflows.services.decisions import ticket_approve, ticket_confirm
 from workflows.services.intake import RequestData, request_intake
@@ -61,15 +61,9 @@ def test_self_service_refuses_the_same_address_in_other_case(
     assert not EmailChangeRequest.objects.exists() and not mail.outbox
 
 
-@pytest.mark.parametrize("typed", SAME_ADDRESS)
-def test_support_path_does_not_tell_the_old_address_of_a_case_only_change(
-    account: Account,
-    agent: Account,
-    supervisor: Account,
-    typed: str,
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    ticket = request_intake(
+def support_email_change(account: Account, new_email: str) -> Ticket:
+    """The member's e-mail change ticket, through support, typed as registered."""
+    return request_intake(
         data=RequestData(
             kind=TicketKind.EMAIL_CHANGE,
             member_number="760000002",
@@ -78,9 +72,20 @@ def test_support_path_does_not_tell_the_old_address_of_a_case_only_change(
             birth_date=account.member.birth_date,
             email="typed@example.org",
             message="My address",
-            requested_email=typed.strip(),
+            requested_email=new_email,
         )
     ).ticket
+
+
+@pytest.mark.parametrize("typed", SAME_ADDRESS)
+def test_support_path_does_not_tell_the_old_address_of_a_case_only_change(
+    account: Account,
+    agent: Account,
+    supervisor: Account,
+    typed: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    ticket = support_email_change(account, typed.strip())
     mail.outbox.clear()
     ticket_confirm(reference=ticket.reference, actor=agent)  # an e-mail change: four-eyes
     with django_capture_on_commit_callbacks(execute=True):
@@ -104,18 +109,7 @@ def test_a_case_only_change_through_support_replaces_a_change_still_waiting(
         confirmed_at=now,
         applies_at=now + datetime.timedelta(hours=1),
     )
-    ticket = request_intake(
-        data=RequestData(
-            kind=TicketKind.EMAIL_CHANGE,
-            member_number="760000002",
-            last_name=account.member.last_name,
-            first_name=account.member.first_name,
-            birth_date=account.member.birth_date,
-            email="typed@example.org",
-            message="My address",
-            requested_email="Strasse@Example.org",
-        )
-    ).ticket
+    ticket = support_email_change(account, "Strasse@Example.org")
     ticket_confirm(reference=ticket.reference, actor=agent)
     with django_capture_on_commit_callbacks(execute=True):
         ticket_approve(reference=ticket.reference, actor=supervisor)
